@@ -1,0 +1,151 @@
+"""The model file: one zip holding ``model.keras`` and ``digitrec.json``.
+
+``model.keras`` is a standard Keras 3 file (loadable by Keras alone); ``digitrec.json``
+holds everything needed to use the model honestly: the training config, the
+preprocessing contract, class names, checksums of the training data, metrics, the
+training history and library versions. Loading uses Keras safe mode and never
+unpickles anything, so opening a model file cannot run code from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.backend import import_keras
+from digitrec.config import TrainConfig
+from digitrec.errors import ModelFileError
+from digitrec.preprocess import to_model_input
+
+FORMAT = "digitrec-model"
+FORMAT_VERSION = 1
+KERAS_ENTRY, METADATA_ENTRY = "model.keras", "digitrec.json"
+
+
+class DigitModel:
+    """A trained classifier and its metadata.
+
+    >>> model = load_model("cnn30.digitrec")
+    >>> model.predict_proba(images).argmax(axis=1)  # images: uint8 (n, 28, 28)
+    """
+
+    def __init__(self, keras_model, metadata: dict):
+        self.keras_model = keras_model
+        self.metadata = metadata
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        height, width = self.metadata["preprocessing"]["input_size"]
+        return int(height), int(width)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata["class_names"])
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.metadata["config"])
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` for ``uint8`` images ``(n, h, w)``."""
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != self.input_size:
+            raise ValueError(
+                f"model expects images (n, {self.input_size[0]}, "
+                f"{self.input_size[1]}), got {images.shape}"
+            )
+        if len(images) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        inputs = to_model_input(images)
+        outputs = self.keras_model.predict(inputs, batch_size=batch_size, verbose=0)
+        return np.asarray(outputs, dtype=np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes it private; a model is not
+        try:
+            with tempfile.TemporaryDirectory() as workdir:
+                keras_file = Path(workdir) / KERAS_ENTRY
+                self.keras_model.save(keras_file)
+                with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_DEFLATED) as archive:
+                    archive.writestr(METADATA_ENTRY, json.dumps(metadata, indent=1))
+                    archive.write(keras_file, KERAS_ENTRY)
+            os.replace(tmp_name, path)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata of a model file, without loading Keras."""
+    path = Path(path)
+    with _open(path) as archive:
+        return _metadata(archive, path)
+
+
+def load_model(path: str | Path) -> DigitModel:
+    """Load a digitrec model file (safe mode: no code in the file is executed)."""
+    path = Path(path)
+    with _open(path) as archive:
+        metadata = _metadata(archive, path)
+        if KERAS_ENTRY not in archive.namelist():
+            raise ModelFileError(f"{path}: damaged digitrec model (no {KERAS_ENTRY} inside)")
+        keras = import_keras()
+        with tempfile.TemporaryDirectory() as workdir:
+            try:
+                keras_file = Path(archive.extract(KERAS_ENTRY, workdir))
+                keras_model = keras.saving.load_model(keras_file, compile=False, safe_mode=True)
+            except Exception as error:  # Keras raises many types for a bad file
+                raise ModelFileError(
+                    f"{path}: the Keras model inside cannot be loaded "
+                    f"({type(error).__name__}: {error})"
+                ) from None
+    return DigitModel(keras_model, metadata)
+
+
+def _open(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a digitrec model file")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ModelFileError(f"{path}: not a digitrec model file ({error})") from None
+
+
+def _metadata(archive: zipfile.ZipFile, path: Path) -> dict:
+    try:
+        metadata = json.loads(archive.read(METADATA_ENTRY))
+    except KeyError:
+        raise ModelFileError(
+            f"{path}: not a digitrec model file (no {METADATA_ENTRY}); "
+            f"a plain .keras file must be trained with digitrec"
+        ) from None
+    except (ValueError, zipfile.BadZipFile, OSError) as error:
+        raise ModelFileError(f"{path}: damaged digitrec model ({error})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a digitrec model file")
+    missing = [key for key in ("config", "preprocessing", "class_names") if key not in metadata]
+    if missing:
+        raise ModelFileError(
+            f"{path}: damaged digitrec model (metadata lacks {', '.join(missing)})"
+        )
+    if metadata.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: made by a newer digitrec (format "
+            f"{metadata['format_version']}); upgrade digitrec to load it"
+        )
+    return metadata

@@ -1,0 +1,77 @@
+"""Model builders by name: each reads like the tutorial's architecture diagram.
+
+Every model takes ``float32`` images ``(h, w, 1)`` scaled to [0, 1] and returns ten
+softmax probabilities. Models are plain backend-agnostic Keras: no TensorFlow calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from digitrec.backend import import_keras
+from digitrec.config import TrainConfig
+from digitrec.errors import ConfigError
+
+
+def cnn30(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
+    layers = import_keras().layers
+    return [
+        layers.Conv2D(30, 5, activation="relu"),  # 28x28 -> 24x24x30
+        layers.MaxPooling2D(2),  # -> 12x12x30
+        layers.Dropout(0.2),
+        layers.Flatten(),  # -> 4320
+        layers.Dense(128, activation="relu"),
+        layers.Dense(n_classes, activation="softmax"),
+    ]
+
+
+def keras_docs_cnn(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
+    layers = import_keras().layers
+    return [
+        layers.Conv2D(32, 3, activation="relu"),  # 28x28 -> 26x26x32
+        layers.Conv2D(64, 3, activation="relu"),  # -> 24x24x64
+        layers.MaxPooling2D(2),  # -> 12x12x64
+        layers.Dropout(0.25),
+        layers.Flatten(),  # -> 9216
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(n_classes, activation="softmax"),
+    ]
+
+
+def dense512(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
+    layers = import_keras().layers
+    return [
+        layers.Flatten(),  # 28x28 -> 784
+        layers.Dense(512, activation="relu"),
+        layers.Dense(n_classes, activation="softmax"),
+    ]
+
+
+def mlp_64_15_10(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
+    keras = import_keras()
+    l2 = keras.regularizers.L2(config.l2) if config.l2 else None
+    return [
+        keras.layers.Flatten(),  # 8x8 -> 64
+        keras.layers.Dense(15, activation="sigmoid", kernel_regularizer=l2),
+        keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=l2),
+    ]
+
+
+MODELS: dict[str, Callable] = {
+    "cnn30": cnn30,
+    "keras-docs-cnn": keras_docs_cnn,
+    "dense512": dense512,
+    "mlp-64-15-10": mlp_64_15_10,
+    # The scikit-learn MLP's weights are copied into this shape after fitting (train.py).
+    "sklearn-mlp": mlp_64_15_10,
+}
+
+
+def build_model(config: TrainConfig, input_shape: tuple[int, int], n_classes: int = 10):
+    """A new, untrained ``keras.Sequential`` for ``config.model``."""
+    if config.model not in MODELS:
+        raise ConfigError(f"unknown model {config.model!r}; choose one of: {', '.join(MODELS)}")
+    keras = import_keras()
+    layers = MODELS[config.model](input_shape, n_classes, config)
+    return keras.Sequential([keras.Input((*input_shape, 1)), *layers], name=config.model)

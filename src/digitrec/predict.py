@@ -1,0 +1,93 @@
+"""Reading digits from the user's own images: files, folders, URLs or arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.errors import ImageError
+from digitrec.images import expand_sources, load_image
+from digitrec.preprocess import has_ink, prepare_image, to_grey
+
+
+@dataclass
+class Prediction:
+    """One image's answer; ``digit`` is None when no digit can be read (``reason`` says why)."""
+
+    source: str
+    digit: int | None = None
+    confidence: float | None = None
+    probabilities: list[float] | None = None
+    reason: str | None = None
+    error: str | None = None
+    model_input: np.ndarray | None = field(default=None, repr=False)  # what the model saw
+
+    def to_dict(self) -> dict:
+        result = {
+            "path": self.source,
+            "digit": self.digit,
+            "confidence": self.confidence,
+            "probabilities": self.probabilities,
+        }
+        if self.reason:
+            result["reason"] = self.reason
+        if self.error:
+            result["error"] = self.error
+        return result
+
+
+def predict(model, images, *, errors: str = "raise") -> list[Prediction]:
+    """Read one digit from each image.
+
+    ``images``: a path, URL or folder, an image array, or a list of them. With
+    ``errors="record"`` an unreadable image gives a ``Prediction`` with ``error`` set
+    instead of raising, so one bad file does not lose a batch.
+
+    >>> [p.digit for p in predict(load_model("cnn30.digitrec"), "my_seven.png")]
+    [7]
+    """
+    if isinstance(model, str | Path):
+        from digitrec.artifact import load_model
+
+        model = load_model(model)
+    items = images if isinstance(images, list | tuple) else [images]
+    sources = []
+    for item in items:
+        if isinstance(item, np.ndarray):
+            sources.append(item)
+        else:
+            sources.extend(expand_sources([str(item)]))
+    predictions = [
+        _prepare(source, model.input_size, index, errors) for index, source in enumerate(sources)
+    ]
+    readable = [p for p in predictions if p.model_input is not None and p.reason is None]
+    if readable:
+        probabilities = model.predict_proba(np.stack([p.model_input for p in readable]))
+        for prediction, row in zip(readable, probabilities, strict=True):
+            prediction.digit = int(row.argmax())
+            prediction.confidence = round(float(row.max()), 6)
+            prediction.probabilities = [round(float(x), 6) for x in row]
+    return predictions
+
+
+def _prepare(source, size: tuple[int, int], index: int, errors: str) -> Prediction:
+    name = f"<array {index}>" if isinstance(source, np.ndarray) else source
+    try:
+        image = source if isinstance(source, np.ndarray) else load_image(source)
+        if image.dtype != np.uint8:
+            raise ImageError(f"{name}: expected a uint8 image array, got {image.dtype}")
+        try:
+            grey = to_grey(image)
+        except ValueError as error:
+            raise ImageError(f"{name}: {error}") from None
+    except ImageError as error:
+        if errors == "raise":
+            raise
+        return Prediction(name, error=str(error))
+    if not has_ink(grey):
+        return Prediction(
+            name, reason="blank image: no ink found", model_input=np.zeros(size, np.uint8)
+        )
+    return Prediction(name, model_input=prepare_image(grey, size))

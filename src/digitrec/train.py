@@ -1,0 +1,295 @@
+"""Training: a preset's config -> a fitted, evaluated, saved ``DigitModel``.
+
+The validation split is a seeded random part of the *training* data; the test split is
+touched once, after training, to report the final metrics. With an output path, the
+model file is rewritten atomically after every epoch (or every improvement, with
+``save_best``), so Ctrl-C leaves the last good checkpoint and never a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.artifact import DigitModel
+from digitrec.backend import import_keras, versions
+from digitrec.config import TrainConfig, get_preset
+from digitrec.data import class_names, load_dataset, splits
+from digitrec.errors import ConfigError, DigitrecError
+from digitrec.evaluate import evaluate_arrays
+from digitrec.models import build_model
+from digitrec.preprocess import to_model_input
+
+
+class TrainingInterrupted(DigitrecError):
+    """Ctrl-C during training; the message says what was kept."""
+
+
+def train(
+    preset: str | TrainConfig = "cnn30",
+    *,
+    output: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    save_best: bool = False,
+    verbose: int = 1,
+    **overrides,
+) -> DigitModel:
+    """Train a preset (or a ``TrainConfig``), evaluate it on the test split, save it.
+
+    >>> model = train("dense512", epochs=1, output="dense512.digitrec")
+    >>> model.metadata["metrics"]["test"]["accuracy"]
+    0.9658
+    """
+    preset_name = preset if isinstance(preset, str) else "custom"
+    config = (get_preset(preset) if isinstance(preset, str) else preset).replace(**overrides)
+    if "train" not in splits(config.dataset):
+        raise ConfigError(
+            f"{config.dataset} is for evaluation only: it measures how well a "
+            f"model reads handwriting it has never seen, so never train on it"
+        )
+    started = time.perf_counter()
+    train_set = load_dataset(config.dataset, "train", data_dir)
+    test_set = load_dataset(config.dataset, "test", data_dir)
+    model = fit_arrays(
+        config,
+        train_set.images,
+        train_set.labels,
+        output=output,
+        save_best=save_best,
+        verbose=verbose,
+        preset=preset_name,
+        data_sha256=train_set.sha256,
+        started=started,
+    )
+    test = evaluate_arrays(model, test_set.images, test_set.labels, config.dataset, "test")
+    model.metadata["metrics"]["test"] = {"accuracy": test.accuracy, "loss": test.loss, "n": test.n}
+    model.metadata["data"]["test_sha256"] = test_set.sha256
+    model.metadata["train_seconds"] = round(time.perf_counter() - started, 2)
+    if output is not None:
+        model.save(output)
+    return model
+
+
+def fit_arrays(
+    config: TrainConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    output: str | Path | None = None,
+    save_best: bool = False,
+    verbose: int = 0,
+    preset: str = "custom",
+    data_sha256: dict | None = None,
+    started: float | None = None,
+) -> DigitModel:
+    """Fit ``config``'s model on ``uint8`` images ``(n, h, w)`` and labels; no test split."""
+    if save_best and not config.validation_size:
+        raise ConfigError("--save-best needs validation data (validation size > 0)")
+    started = time.perf_counter() if started is None else started
+    fit_images, fit_labels, val_images, val_labels = split_validation(
+        images, labels, config.validation_size, config.seed
+    )
+    if data_sha256 is None:
+        data_sha256 = {"arrays": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()}
+    base_metadata = {
+        "preset": preset,
+        "config": config.to_dict(),
+        "preprocessing": {
+            "input_size": list(images.shape[1:]),
+            "scale": 1 / 255,
+            "polarity": "ink-bright",
+            "pipeline": "tutorial",
+        },
+        "class_names": list(class_names(config.dataset)),
+        "data": {
+            "dataset": config.dataset,
+            "sha256": data_sha256,
+            "n_train": len(fit_labels),
+            "n_validation": len(val_labels),
+        },
+        "versions": versions(),
+    }
+    checkpoint = _Checkpointer(base_metadata, output, save_best, started)
+    fit = _fit_sklearn if config.model == "sklearn-mlp" else _fit_keras
+    keras_model, history = fit(
+        config, fit_images, fit_labels, val_images, val_labels, verbose, checkpoint
+    )
+    return checkpoint.final_model(keras_model, history)
+
+
+def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: int):
+    """A seeded random ``size`` images of the training set held out for validation."""
+    if size >= len(labels):
+        raise ConfigError(
+            f"validation size {size} leaves no training data ({len(labels)} training images)"
+        )
+    order = np.random.default_rng(seed).permutation(len(labels))
+    fit, held_out = np.sort(order[size:]), np.sort(order[:size])
+    return images[fit], labels[fit], images[held_out], labels[held_out]
+
+
+def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verbose, checkpoint):
+    keras = import_keras()
+    keras.utils.set_random_seed(config.seed)
+    _deterministic_ops(keras)
+    model = build_model(config, images.shape[1:], n_classes=10)
+    model.compile(
+        optimizer=_optimizer(keras, config),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    validation = (to_model_input(val_images), val_labels) if len(val_labels) else None
+    callbacks = [checkpoint.keras_callback(keras)]
+    if config.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=config.early_stopping,
+                restore_best_weights=True,
+                verbose=verbose,
+            )
+        )
+    try:
+        model.fit(
+            to_model_input(images),
+            labels,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=validation,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(checkpoint.interrupted_message()) from None
+    if checkpoint.best_weights is not None:
+        model.set_weights(checkpoint.best_weights)
+    return model, checkpoint.history
+
+
+def _fit_sklearn(config: TrainConfig, images, labels, val_images, val_labels, verbose, checkpoint):
+    """scikit-learn's MLPClassifier, epoch by epoch, copied into the same Keras network."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    flat = to_model_input(images).reshape(len(images), -1)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(15,),
+        activation="logistic",
+        solver="sgd",
+        alpha=config.l2,
+        batch_size=config.batch_size,
+        learning_rate_init=config.learning_rate,
+        momentum=config.momentum,
+        nesterovs_momentum=False,
+        random_state=config.seed,
+    )
+    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    classes = np.arange(10)
+    try:
+        for epoch in range(config.epochs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                mlp.partial_fit(flat, labels, classes=classes)
+            history["loss"].append(float(mlp.loss_))
+            history["accuracy"].append(float(mlp.score(flat, labels)))
+            if len(val_labels):
+                val_flat = to_model_input(val_images).reshape(len(val_images), -1)
+                history.setdefault("val_accuracy", []).append(
+                    float(mlp.score(val_flat, val_labels))
+                )
+            if verbose:
+                extra = "".join(f" - {k}: {v[-1]:.4f}" for k, v in history.items())
+                print(f"Epoch {epoch + 1}/{config.epochs}{extra}", flush=True)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            "interrupted; scikit-learn training keeps no checkpoint, nothing was written"
+        ) from None
+    keras = import_keras()
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, images.shape[1:], n_classes=10)
+    model.set_weights([mlp.coefs_[0], mlp.intercepts_[0], mlp.coefs_[1], mlp.intercepts_[1]])
+    return model, history
+
+
+def _optimizer(keras, config: TrainConfig):
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(config.learning_rate)
+    return keras.optimizers.Adam(config.learning_rate)
+
+
+def _deterministic_ops(keras) -> None:
+    """Same seed, same model: TensorFlow otherwise reorders some float reductions."""
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+class _Checkpointer:
+    """Collects the history and writes the model file after each (best) epoch."""
+
+    def __init__(self, base_metadata: dict, output, save_best: bool, started: float):
+        self.base_metadata = base_metadata
+        self.output = Path(output) if output is not None else None
+        self.save_best = save_best
+        self.started = started
+        self.history: dict[str, list[float]] = {}
+        self.best_loss = np.inf
+        self.best_weights = None
+        self.saved_epoch = 0
+
+    def metadata(self, complete: bool) -> dict:
+        epochs = len(next(iter(self.history.values()), []))
+        metrics = {"final_epoch": {k: v[-1] for k, v in self.history.items()}} if epochs else {}
+        return {
+            **self.base_metadata,
+            "history": self.history,
+            "epochs_completed": epochs,
+            "complete": complete,
+            "metrics": metrics,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "train_seconds": round(time.perf_counter() - self.started, 2),
+        }
+
+    def final_model(self, keras_model, history: dict) -> DigitModel:
+        self.history = {k: [float(x) for x in v] for k, v in history.items()}
+        return DigitModel(keras_model, self.metadata(complete=True))
+
+    def on_epoch_end(self, model, logs: dict) -> None:
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        if self.save_best:
+            if logs["val_loss"] >= self.best_loss:
+                return
+            self.best_loss = logs["val_loss"]
+            self.best_weights = model.get_weights()
+        if self.output is not None:
+            DigitModel(model, self.metadata(complete=False)).save(self.output)
+            self.saved_epoch = len(self.history["loss"])
+
+    def interrupted_message(self) -> str:
+        if self.output is None:
+            return "interrupted; no --output was given, so nothing was saved"
+        if not self.saved_epoch:
+            return "interrupted before the first checkpoint; nothing was written"
+        return (
+            f"interrupted; {self.output} holds the checkpoint of epoch {self.saved_epoch} "
+            f"(untested: run digitrec evaluate on it)"
+        )
+
+    def keras_callback(self, keras):
+        checkpointer = self
+
+        class Checkpoint(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                checkpointer.on_epoch_end(self.model, dict(logs or {}))
+
+        return Checkpoint()

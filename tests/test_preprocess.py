@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from digitrec.preprocess import (
+    fit_to_size,
+    has_ink,
+    prepare_image,
+    resize,
+    to_grey,
+    to_mnist_polarity,
+    to_model_input,
+)
+
+
+def test_grey_uses_luma_weights():
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 0] = (255, 0, 0)
+    rgb[0, 1] = (0, 255, 0)
+    rgb[1, 0] = (0, 0, 255)
+    rgb[1, 1] = (255, 255, 255)
+    np.testing.assert_array_equal(to_grey(rgb), [[76, 150], [29, 255]])
+    np.testing.assert_array_equal(
+        to_grey(np.dstack([rgb, np.full((2, 2), 9, np.uint8)])), to_grey(rgb)
+    )
+    with pytest.raises(ValueError, match="expected a grey"):
+        to_grey(np.zeros((2, 2, 2), np.uint8))
+
+
+def test_dark_ink_on_paper_is_inverted_to_mnist_polarity():
+    paper = np.full((10, 10), 230, np.uint8)
+    paper[3:7, 4:6] = 20
+    flipped = to_mnist_polarity(paper)
+    assert flipped[0, 0] == 25 and flipped[4, 4] == 235
+    mnist_like = 255 - paper
+    np.testing.assert_array_equal(to_mnist_polarity(mnist_like), mnist_like)
+
+
+def test_blank_images_have_no_ink():
+    assert not has_ink(np.full((28, 28), 200, np.uint8))
+    assert not has_ink(np.random.default_rng(0).integers(100, 110, (28, 28)).astype(np.uint8))
+    stroke = np.zeros((28, 28), np.uint8)
+    stroke[10:18, 13] = 255
+    assert has_ink(stroke)
+
+
+def test_resize_and_prepare_give_model_sized_uint8():
+    big = np.zeros((280, 140, 3), np.uint8) + 255
+    big[50:230, 60:80] = 0  # a dark vertical stroke on white
+    prepared = prepare_image(big, (28, 28))
+    assert prepared.shape == (28, 28) and prepared.dtype == np.uint8
+    assert prepared[14, 14] > 200 and prepared[0, 0] == 0
+    assert resize(np.zeros((8, 8), np.uint8), (28, 28)).shape == (28, 28)
+
+
+def test_fit_to_size_is_a_no_op_at_the_right_size():
+    images = np.zeros((3, 16, 16), np.uint8)
+    assert fit_to_size(images, (16, 16)) is images
+    assert fit_to_size(images, (28, 28)).shape == (3, 28, 28)
+
+
+def test_model_input_scaling():
+    x = to_model_input(np.array([[[0, 255], [51, 102]]], np.uint8))
+    assert x.shape == (1, 2, 2, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0, :, :, 0], [[0, 1], [0.2, 0.4]])
+    with pytest.raises(ValueError):
+        to_model_input(np.zeros((2, 2), np.uint8))

@@ -1,0 +1,123 @@
+import zipfile
+
+import numpy as np
+import pytest
+
+from digitrec.artifact import load_model, read_metadata
+from digitrec.config import TrainConfig, get_preset
+from digitrec.errors import ConfigError
+from digitrec.evaluate import evaluate
+from digitrec.train import TrainingInterrupted, fit_arrays, split_validation, train
+
+from .conftest import synthetic_digits
+
+
+def test_digits8x8_preset_reaches_its_floor(digits_model_path):
+    metadata = read_metadata(digits_model_path)
+    assert metadata["metrics"]["test"]["accuracy"] >= 0.90
+    assert metadata["metrics"]["test"]["n"] == 797
+    assert metadata["epochs_completed"] == 50 and metadata["complete"]
+    assert len(metadata["history"]["loss"]) == 50
+
+
+def test_sklearn_preset_is_copied_into_an_equivalent_network(tmp_path):
+    model = train("sklearn-mlp", output=tmp_path / "sk.digitrec", verbose=0)
+    assert model.metadata["metrics"]["test"]["accuracy"] >= 0.90
+    assert read_metadata(tmp_path / "sk.digitrec")["config"]["model"] == "sklearn-mlp"
+    assert (
+        evaluate(tmp_path / "sk.digitrec", "digits8x8").accuracy
+        == model.metadata["metrics"]["test"]["accuracy"]
+    )
+
+
+def test_same_seed_same_model():
+    images, labels = synthetic_digits(300, size=8)
+    config = TrainConfig(
+        model="mlp-64-15-10", dataset="digits8x8", epochs=2, validation_size=50, seed=3
+    )
+    first, second = fit_arrays(config, images, labels), fit_arrays(config, images, labels)
+    for a, b in zip(first.keras_model.get_weights(), second.keras_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = fit_arrays(config.replace(seed=4), images, labels)
+    assert not np.array_equal(
+        first.keras_model.get_weights()[0], other.keras_model.get_weights()[0]
+    )
+
+
+def test_validation_comes_from_training_data_only():
+    images, labels = synthetic_digits(100, size=8)
+    fit_images, fit_labels, val_images, val_labels = split_validation(images, labels, 20, 0)
+    assert len(fit_labels) == 80 and len(val_labels) == 20
+    seen = {image.tobytes() for image in fit_images}
+    assert not any(image.tobytes() in seen for image in val_images)
+    with pytest.raises(ConfigError, match="leaves no training data"):
+        split_validation(images, labels, 100, 0)
+
+
+@pytest.mark.parametrize("preset", ["cnn30", "keras-docs-cnn", "dense512"])
+def test_mnist_presets_train_end_to_end(preset, fake_data_dir, tmp_path):
+    output = tmp_path / f"{preset}.digitrec"
+    model = train(
+        preset,
+        output=output,
+        data_dir=fake_data_dir,
+        epochs=2,
+        batch_size=64,
+        validation_size=100,
+        verbose=0,
+    )
+    metadata = read_metadata(output)
+    assert metadata["preset"] == preset and metadata["config"]["epochs"] == 2
+    assert set(metadata["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert metadata["data"]["n_train"] == 500 and metadata["data"]["n_validation"] == 100
+    assert metadata["metrics"]["test"]["n"] == 200
+    assert model.metadata["metrics"]["test"]["accuracy"] > 0.5  # synthetic data is easy
+
+
+def test_checkpoint_survives_ctrl_c(fake_data_dir, tmp_path, monkeypatch):
+    import keras
+
+    output = tmp_path / "cnn.digitrec"
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    original_fit = keras.Model.fit
+
+    def fit_with_interrupt(self, *args, callbacks=(), **kwargs):
+        return original_fit(self, *args, callbacks=[*callbacks, CtrlC()], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_with_interrupt)
+    with pytest.raises(TrainingInterrupted, match="holds the checkpoint of epoch 2"):
+        train("dense512", output=output, data_dir=fake_data_dir, epochs=5, verbose=0)
+    metadata = read_metadata(output)
+    assert metadata["epochs_completed"] == 2 and not metadata["complete"]
+    assert load_model(output).predict_proba(np.zeros((1, 28, 28), np.uint8)).shape == (1, 10)
+    assert [p.name for p in tmp_path.glob("*digitrec*")] == ["cnn.digitrec"]  # no .part files
+    with zipfile.ZipFile(output) as archive:
+        assert archive.testzip() is None
+
+
+def test_save_best_and_early_stopping(fake_data_dir, tmp_path):
+    model = train(
+        "dense512",
+        output=tmp_path / "m.digitrec",
+        data_dir=fake_data_dir,
+        epochs=30,
+        validation_size=100,
+        early_stopping=1,
+        learning_rate=0.05,
+        save_best=True,
+        verbose=0,
+    )
+    assert model.metadata["epochs_completed"] < 30  # stopped early
+    with pytest.raises(ConfigError, match="needs validation"):
+        train("dense512", data_dir=fake_data_dir, validation_size=0, save_best=True)
+
+
+def test_evaluation_sets_are_never_trained_on():
+    config = get_preset("cnn30").replace(dataset="usps")
+    with pytest.raises(ConfigError, match="evaluation only"):
+        train(config)

@@ -132,6 +132,27 @@ def test_usage_errors_exit_2(capsys, argv):
     assert "invalid choice" in capsys.readouterr().err or argv == []
 
 
+def test_no_framework_banners_on_stderr(digits_model_path, tmp_path):
+    from PIL import Image
+
+    Image.new("L", (20, 20), 255).save(tmp_path / "blank.png")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "digitrec.cli",
+            "predict",
+            "-m",
+            digits_model_path,
+            tmp_path / "blank.png",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "no digit" in result.stdout
+    assert result.stderr == ""
+
+
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "digitrec.cli", "predict", "--model", "nope.digitrec", "x.png"],

@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_ruff(command):
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     result = subprocess.run(
-        [ruff, *command, "src", "tests", "bench"], cwd=REPO, capture_output=True, text=True
+        [ruff, *command, "src", "tests", "bench", "examples"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

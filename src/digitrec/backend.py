@@ -1,4 +1,4 @@
-"""Import Keras only when a function needs it, with quiet TensorFlow start-up.
+"""Import Keras only when a function needs it, with a quiet TensorFlow start-up.
 
 ``import digitrec`` must stay cheap: TensorFlow takes seconds to start, and reading a
 dataset or a model's metadata needs none of it.
@@ -6,18 +6,60 @@ dataset or a model's metadata needs none of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+
+# Start-up banners that TensorFlow's C++ logging prints before it reads
+# TF_CPP_MIN_LOG_LEVEL (an abseil bug); every other line still reaches stderr.
+_BANNERS = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard",
+    "This TensorFlow binary is optimized",
+    "To enable the following instructions",
+    "rebuild TensorFlow with the appropriate compiler flags",
+)
 
 
 def import_keras():
     """Return the ``keras`` module, on the TensorFlow backend unless the user chose another."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     # Level 3 also hides a harmless tf.data "unknown attribute" error that TF 2.21 prints;
     # real failures still raise Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    with _without_banners():
+        import keras
 
+        if keras.config.backend() == "tensorflow":
+            import tensorflow  # noqa: F401  (its banners are printed at import)
     return keras
+
+
+@contextlib.contextmanager
+def _without_banners():
+    """Send file descriptor 2 to a temporary file, then replay all but the banners."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(banner in line for banner in _BANNERS):
+                    print(line, file=sys.stderr)
 
 
 def versions() -> dict[str, str]:

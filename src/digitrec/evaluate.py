@@ -127,7 +127,6 @@ def evaluate(
     """Score a model (a ``DigitModel`` or a path to one) on a dataset split.
 
     >>> evaluate("cnn30.digitrec", "mnist").accuracy
-    0.9903
     """
     if isinstance(model, str | Path):
         from digitrec.artifact import load_model

@@ -90,8 +90,8 @@ def misclassified_gallery(
 ) -> Path:
     """The most confident mistakes first: 'true -> predicted (confidence)'."""
     predicted = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != labels)
-    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:limit]
+    all_wrong = np.flatnonzero(predicted != labels)
+    wrong = all_wrong[np.argsort(-probabilities[all_wrong, predicted[all_wrong]])][:limit]
     titles = [
         f"{class_names[labels[i]]}→{class_names[predicted[i]]} {probabilities[i, predicted[i]]:.0%}"
         for i in wrong
@@ -99,10 +99,11 @@ def misclassified_gallery(
     rows = max(1, -(-len(wrong) // columns))
     figure = _figure(columns * 1.3, rows * 1.4 + 0.5)
     _grid(figure, images[wrong], titles, columns)
+    shown = f"the {len(wrong)} most confident shown" if len(wrong) < len(all_wrong) else "all"
     figure.suptitle(
-        f"{len(wrong)} misclassified of {len(labels)} (most confident mistakes first)"
+        f"{len(all_wrong)} misclassified of {len(labels)}: {shown}, as true→predicted"
         if len(wrong)
-        else "no mistakes"
+        else f"no mistakes in {len(labels)}"
     )
     return _save(figure, path)
 

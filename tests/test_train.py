@@ -117,6 +117,14 @@ def test_save_best_and_early_stopping(fake_data_dir, tmp_path):
         train("dense512", data_dir=fake_data_dir, validation_size=0, save_best=True)
 
 
+def test_unwritable_output_fails_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        train("digits8x8-mlp", output=tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot write the model"):
+        train("digits8x8-mlp", output=tmp_path / "file" / "model.digitrec")
+
+
 def test_evaluation_sets_are_never_trained_on():
     config = get_preset("cnn30").replace(dataset="usps")
     with pytest.raises(ConfigError, match="evaluation only"):

@@ -68,6 +68,18 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+_DIGITS8X8_MLP = TrainConfig(
+    model="mlp-64-15-10",
+    dataset="digits8x8",
+    optimizer="sgd",
+    learning_rate=0.1,
+    momentum=0.9,
+    l2=1e-4,
+    batch_size=100,
+    epochs=50,
+    validation_size=0,
+)
+
 PRESETS: dict[str, TrainConfig] = {
     # Each preset fits on the data its tutorial fitted on. The cnn30 and dense512 tutorials
     # train on all 60000 images (and "validate" on the test set, which digitrec never
@@ -88,29 +100,9 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # scikit-learn's 8x8 digits: 64-15-10 sigmoid net, first 1000 images train, no
     # validation split (the tutorial trains on all 1000).
-    "digits8x8-mlp": TrainConfig(
-        model="mlp-64-15-10",
-        dataset="digits8x8",
-        optimizer="sgd",
-        learning_rate=0.1,
-        momentum=0.9,
-        l2=1e-4,
-        batch_size=100,
-        epochs=50,
-        validation_size=0,
-    ),
+    "digits8x8-mlp": _DIGITS8X8_MLP,
     # The same network and settings in scikit-learn's MLPClassifier, for comparison.
-    "sklearn-mlp": TrainConfig(
-        model="sklearn-mlp",
-        dataset="digits8x8",
-        optimizer="sgd",
-        learning_rate=0.1,
-        momentum=0.9,
-        l2=1e-4,
-        batch_size=100,
-        epochs=50,
-        validation_size=0,
-    ),
+    "sklearn-mlp": _DIGITS8X8_MLP.replace(model="sklearn-mlp"),
 }
 
 

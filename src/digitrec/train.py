@@ -9,6 +9,7 @@ model file is rewritten atomically after every epoch (or every improvement, with
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 import warnings
 from datetime import UTC, datetime
@@ -51,6 +52,8 @@ def train(
             f"{config.dataset} is for evaluation only: it measures how well a "
             f"model reads handwriting it has never seen, so never train on it"
         )
+    if output is not None:
+        _check_writable(Path(output))
     started = time.perf_counter()
     train_set = load_dataset(config.dataset, "train", data_dir)
     test_set = load_dataset(config.dataset, "test", data_dir)
@@ -119,6 +122,22 @@ def fit_arrays(
         config, fit_images, fit_labels, val_images, val_labels, verbose, checkpoint
     )
     return checkpoint.final_model(keras_model, history)
+
+
+def _check_writable(output: Path) -> None:
+    """Fail before training, not after the first epoch, if the model cannot be saved."""
+    if output.is_dir():
+        raise ConfigError(
+            f"--output {output} is a folder; give a file name such as {output / 'model.digitrec'}"
+        )
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output.parent):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the model to {output} ({error.strerror or error})"
+        ) from None
 
 
 def split_validation(images: np.ndarray, labels: np.ndarray, size: int, seed: int):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from digitrec.preprocess import (
-    fit_to_size,
     has_ink,
+    prepare_dataset,
     prepare_image,
     resize,
     to_grey,
@@ -43,19 +43,29 @@ def test_blank_images_have_no_ink():
     assert has_ink(stroke)
 
 
-def test_resize_and_prepare_give_model_sized_uint8():
+def test_prepare_image_by_model_size():
     big = np.zeros((280, 140, 3), np.uint8) + 255
     big[50:230, 60:80] = 0  # a dark vertical stroke on white
-    prepared = prepare_image(big, (28, 28))
-    assert prepared.shape == (28, 28) and prepared.dtype == np.uint8
-    assert prepared[14, 14] > 200 and prepared[0, 0] == 0
+    mnist_like = prepare_image(big, (28, 28))
+    assert mnist_like.shape == (28, 28) and mnist_like.dtype == np.uint8
+    assert mnist_like[14, 14] > 200 and mnist_like[0, 0] == 0
+    tutorial = prepare_image(big, (8, 8))
+    assert tutorial.shape == (8, 8) and tutorial[4, 3:5].max() >= 120
+    assert prepare_image(np.full((50, 50), 128, np.uint8)) is None
+    assert prepare_image(np.full((50, 50), 128, np.uint8), (8, 8)) is None
     assert resize(np.zeros((8, 8), np.uint8), (28, 28)).shape == (28, 28)
 
 
-def test_fit_to_size_is_a_no_op_at_the_right_size():
-    images = np.zeros((3, 16, 16), np.uint8)
-    assert fit_to_size(images, (16, 16)) is images
-    assert fit_to_size(images, (28, 28)).shape == (3, 28, 28)
+def test_prepare_dataset():
+    mnist = np.zeros((3, 28, 28), np.uint8)
+    assert prepare_dataset(mnist, (28, 28), normalized=True) is mnist
+    usps = np.zeros((2, 16, 16), np.uint8)
+    usps[:, 2:14, 7:9] = 255
+    out = prepare_dataset(usps, (28, 28), normalized=False)
+    assert out.shape == (2, 28, 28)
+    rows = np.nonzero(out[0].max(axis=1))[0]
+    assert 18 <= len(rows) <= 22  # fitted into the 20-pixel box, not stretched to 28
+    assert prepare_dataset(usps, (8, 8), normalized=False).shape == (2, 8, 8)
 
 
 def test_model_input_scaling():

@@ -54,6 +54,7 @@ class IdxDataset:
     mirrors: tuple[str, ...] = ()
     class_names: tuple[str, ...] = DIGITS
     description: str = ""
+    normalized: bool = True  # digits already fitted to 20x20 and centred in 28x28
 
 
 _MNIST_FILES = {
@@ -70,6 +71,7 @@ def _cross(prefix: str, images_sha: str, labels_sha: str, description: str) -> I
         {"test": (images, labels)},
         {images: images_sha, labels: labels_sha},
         description=description,
+        normalized=False,
     )
 
 
@@ -137,6 +139,12 @@ def class_names(name: str) -> tuple[str, ...]:
     """The label names of a dataset (digits for all but Fashion-MNIST)."""
     _check_name(name)
     return IDX_DATASETS[name].class_names if name in IDX_DATASETS else DIGITS
+
+
+def is_normalized(name: str) -> bool:
+    """True for sets whose digits are already MNIST-normalised (fitted and centred)."""
+    _check_name(name)
+    return name in IDX_DATASETS and IDX_DATASETS[name].normalized
 
 
 def splits(name: str) -> tuple[str, ...]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data import class_names as dataset_class_names
-from digitrec.data import load_dataset
+from digitrec.data import is_normalized, load_dataset
 from digitrec.errors import ConfigError
-from digitrec.preprocess import fit_to_size
+from digitrec.preprocess import prepare_dataset
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -113,10 +113,16 @@ class Evaluation:
 
 
 def evaluate_arrays(
-    model, images: np.ndarray, labels: np.ndarray, dataset: str = "arrays", split: str = "test"
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    dataset: str = "arrays",
+    split: str = "test",
+    normalized: bool = True,
 ) -> Evaluation:
-    """Score ``model`` on ``uint8`` images (resized to its input size when needed)."""
-    images = fit_to_size(images, model.input_size)
+    """Score ``model`` on ``uint8`` images; those not ``normalized`` MNIST-style go
+    through the user-image pipeline first (``preprocess.prepare_dataset``)."""
+    images = prepare_dataset(images, model.input_size, normalized)
     probabilities = model.predict_proba(images)
     return Evaluation(dataset, split, model.class_names, np.asarray(labels), probabilities, images)
 
@@ -139,4 +145,6 @@ def evaluate(
             f", ...): evaluate it on the kind of data it was trained on"
         )
     data = load_dataset(dataset, split, data_dir)
-    return evaluate_arrays(model, data.images, data.labels, dataset, split)
+    return evaluate_arrays(
+        model, data.images, data.labels, dataset, split, normalized=is_normalized(dataset)
+    )

@@ -9,7 +9,7 @@ import numpy as np
 
 from digitrec.errors import ImageError
 from digitrec.images import expand_sources, load_image
-from digitrec.preprocess import has_ink, prepare_image, to_grey
+from digitrec.preprocess import prepare_image
 
 
 @dataclass
@@ -78,16 +78,20 @@ def _prepare(source, size: tuple[int, int], index: int, errors: str) -> Predicti
         image = source if isinstance(source, np.ndarray) else load_image(source)
         if image.dtype != np.uint8:
             raise ImageError(f"{name}: expected a uint8 image array, got {image.dtype}")
-        try:
-            grey = to_grey(image)
-        except ValueError as error:
-            raise ImageError(f"{name}: {error}") from None
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise ImageError(
+                f"{name}: expected a grey (h, w) or colour (h, w, 3|4) image, "
+                f"got shape {image.shape}"
+            )
+        if min(image.shape[:2]) < 1:
+            raise ImageError(f"{name}: image has no pixels")
     except ImageError as error:
         if errors == "raise":
             raise
         return Prediction(name, error=str(error))
-    if not has_ink(grey):
+    model_input = prepare_image(image, size)
+    if model_input is None:
         return Prediction(
             name, reason="blank image: no ink found", model_input=np.zeros(size, np.uint8)
         )
-    return Prediction(name, model_input=prepare_image(grey, size))
+    return Prediction(name, model_input=model_input)

@@ -4,15 +4,18 @@ The contract every dataset and model shares: ``uint8`` images, ink bright on a d
 background (MNIST polarity), at the model's input size; the model sees them as
 ``float32`` in [0, 1] with a trailing channel axis.
 
-This is the tutorials' own pipeline (grey, MNIST polarity, resize, /255). It fails on
-many real photos; it is kept in this one module so that a better pipeline replaces it
-in one place for the CLI, the Python API and the server alike.
+``prepare_image`` is the one entry point for a user's picture, used unchanged by the
+CLI, the Python API and the server. For 28x28 models it runs the real-world pipeline of
+``digitrec.pipeline`` (polarity, lighting, cleaning, crop, fit 20x20, centre of mass);
+for other input sizes (the 8x8 tutorial) the tutorial's grey-invert-resize.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+
+from digitrec import pipeline
 
 # A picture whose grey levels span fewer than this many steps has nothing written on it.
 MIN_CONTRAST = 24
@@ -58,15 +61,27 @@ def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(grey).resize((width, height), resample))
 
 
-def prepare_image(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.ndarray:
-    """A user's decoded image -> ``uint8`` ``size`` image in MNIST polarity."""
-    return resize(to_mnist_polarity(to_grey(image)), size)
+def prepare_image(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.ndarray | None:
+    """A user's decoded image -> ``uint8`` ``size`` model image, or None if it holds no ink."""
+    if tuple(size) == (pipeline.SIZE, pipeline.SIZE):
+        stages = pipeline.normalize_stages(image)
+        return None if stages.blank else stages.output
+    grey = to_grey(image)
+    return resize(to_mnist_polarity(grey), size) if has_ink(grey) else None
 
 
-def fit_to_size(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A batch of dataset images ``(n, h, w)`` at another size, e.g. 16x16 USPS for 28x28."""
-    if images.shape[1:] == tuple(size):
+def prepare_dataset(images: np.ndarray, size: tuple[int, int], normalized: bool) -> np.ndarray:
+    """Dataset images ``(n, h, w)`` at the model's input size.
+
+    MNIST-normalised sets (MNIST, Fashion-MNIST) at the right size pass through as they
+    are; other handwriting (USPS, Semeion, optdigits, 8x8 digits) goes through the same
+    pipeline as a user's picture, never a plain resize, when the model takes 28x28.
+    """
+    size = tuple(size)
+    if normalized and images.shape[1:] == size:
         return images
+    if size == (pipeline.SIZE, pipeline.SIZE) and not normalized:
+        return np.stack([pipeline.normalize(image) for image in images])
     return np.stack([resize(image, size) for image in images])
 
 

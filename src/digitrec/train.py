@@ -20,7 +20,7 @@ import numpy as np
 from digitrec.artifact import DigitModel
 from digitrec.backend import import_keras, versions
 from digitrec.config import TrainConfig, get_preset
-from digitrec.data import class_names, load_dataset, splits
+from digitrec.data import class_names, is_normalized, load_dataset, splits
 from digitrec.errors import ConfigError, DigitrecError
 from digitrec.evaluate import evaluate_arrays
 from digitrec.models import build_model
@@ -68,7 +68,14 @@ def train(
         data_sha256=train_set.sha256,
         started=started,
     )
-    test = evaluate_arrays(model, test_set.images, test_set.labels, config.dataset, "test")
+    test = evaluate_arrays(
+        model,
+        test_set.images,
+        test_set.labels,
+        config.dataset,
+        "test",
+        normalized=is_normalized(config.dataset),
+    )
     model.metadata["metrics"]["test"] = {"accuracy": test.accuracy, "loss": test.loss, "n": test.n}
     model.metadata["data"]["test_sha256"] = test_set.sha256
     model.metadata["train_seconds"] = round(time.perf_counter() - started, 2)
@@ -105,7 +112,7 @@ def fit_arrays(
             "input_size": list(images.shape[1:]),
             "scale": 1 / 255,
             "polarity": "ink-bright",
-            "pipeline": "tutorial",
+            "pipeline": "mnist-normalize" if images.shape[1:] == (28, 28) else "resize",
         },
         "class_names": list(class_names(config.dataset)),
         "data": {

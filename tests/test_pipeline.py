@@ -1,0 +1,128 @@
+"""Each stage of the real-world pipeline on small synthetic arrays."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from digitrec import pipeline as P
+
+
+def paper(height=120, width=100, level=0.9):
+    return np.full((height, width), level, np.float32)
+
+
+def test_grey_keeps_coloured_ink_that_luma_loses():
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[:] = (0, 120, 0)  # green paper, luma 70
+    image[10:30, 18:22] = (234, 0, 0)  # red ink, luma 70: invisible in grey
+    luma = image.astype(float) @ [0.299, 0.587, 0.114]
+    assert np.ptp(luma) < 2
+    grey = P.to_grey(image)
+    assert abs(grey[20, 20] - grey[0, 0]) > 0.8
+    plain = P.to_grey(np.stack([np.full((4, 4), 200, np.uint8)] * 3, axis=-1))
+    np.testing.assert_allclose(plain, 200 / 255, atol=1e-3)
+    with pytest.raises(ValueError):
+        P.to_grey(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_working_size_bounds():
+    assert max(P.working_size(np.zeros((16, 16), np.float32)).shape) == P.MIN_SIDE
+    assert P.working_size(np.zeros((2000, 1000), np.float32)).shape == (P.MAX_SIDE, 192)
+    same = np.zeros((100, 80), np.float32)
+    assert P.working_size(same) is same
+
+
+def test_polarity_either_way():
+    dark_on_light = paper()
+    dark_on_light[30:90, 45:55] = 0.1
+    assert P.ink_is_dark(dark_on_light)
+    assert not P.ink_is_dark(1 - dark_on_light)
+    np.testing.assert_allclose(P.ink_map(dark_on_light), P.ink_map(1 - dark_on_light), atol=0.05)
+
+
+def test_ink_map_evens_out_a_shadow():
+    image = paper()
+    image *= np.linspace(1.0, 0.35, 100)[None, :]  # light fades to a dark shadow on the right
+    image[30:90, 20:26] *= 0.3  # stroke in the light
+    image[30:90, 75:81] *= 0.3  # the same stroke in the shadow
+    ink = P.ink_map(image)
+    assert ink[60, 23] > 0.5 and ink[60, 78] > 0.5
+    assert abs(ink[60, 23] - ink[60, 78]) < 0.15
+    mask = P.ink_mask(ink)
+    assert mask[60, 23] and mask[60, 78]
+    assert not mask[:25].any() and not mask[95:].any()  # shadowed paper is still paper
+
+
+def test_otsu_and_mask():
+    values = np.concatenate([np.full(500, 0.1), np.full(100, 0.8)])
+    assert 0.1 < P.otsu_threshold(values) < 0.8
+    assert not P.ink_mask(np.full((20, 20), 0.05, np.float32)).any()  # too faint: blank
+    ink = np.zeros((20, 20), np.float32)
+    ink[5:15, 9:11] = 0.9
+    np.testing.assert_array_equal(P.ink_mask(ink), ink > 0.5)
+
+
+def test_ruled_lines_go_but_a_digits_bar_stays():
+    mask = np.zeros((200, 200), bool)
+    mask[50, :] = mask[100, :] = mask[150, 5:] = True  # ruled lines, 1 px
+    mask[60:140, 95:105] = True  # the digit's stroke crossing them
+    cleaned = P.remove_ruled_lines(mask)
+    assert not cleaned[50, :40].any() and not cleaned[150, 150:].any()
+    assert cleaned[70:90, 95:105].all()
+    tight_seven = np.zeros((64, 64), bool)
+    tight_seven[0:8, :] = True  # a bar as thick as the strokes, in a tight crop
+    tight_seven[:, 40:48] = True
+    np.testing.assert_array_equal(P.remove_ruled_lines(tight_seven), tight_seven)
+
+
+def test_components_drop_specks_and_paper_edges_not_digit_pieces():
+    mask = np.zeros((200, 200), bool)
+    mask[:, :15] = True  # dark table along the left edge
+    mask[60:140, 95:105] = True  # the digit
+    mask[60:66, 80:120] = True
+    mask[180:182, 180:182] = True  # a speck
+    kept = P.keep_digit_components(mask)
+    assert kept[100, 100] and not kept[:, :15].any() and not kept[181, 181]
+    broken = np.zeros((64, 64), bool)  # a tight crop of a digit in three pieces
+    broken[0:30, 10:18] = broken[34:64, 10:18] = broken[20:28, 30:60] = True
+    np.testing.assert_array_equal(P.keep_digit_components(broken), broken)
+
+
+def test_stroke_width_and_thickening():
+    mask = np.zeros((100, 100), bool)
+    mask[10:90, 40:46] = True
+    assert P.stroke_width(mask) == pytest.approx(6, abs=1.5)
+    thin = np.zeros((100, 100), bool)
+    thin[10:90, 50] = True
+    ink, grown = P.thicken(thin.astype(np.float32), thin)
+    assert P.stroke_width(grown) >= 0.1 * 80 and ink[50, 52] > 0.5
+    thick = np.zeros((100, 100), bool)
+    thick[10:90, 40:55] = True
+    assert P.thicken(thick.astype(np.float32), thick)[1] is thick
+
+
+def test_centre_in_box_fits_20_and_centres_mass():
+    ink = np.zeros((300, 100), np.float32)
+    ink[20:280, 10:40] = 1.0  # tall and off-centre
+    out = P.centre_in_box(ink, ink > 0)
+    assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() == 255
+    rows, cols = np.nonzero(out > 30)
+    assert 19 <= np.ptp(rows) + 1 <= 21 and np.ptp(cols) + 1 <= 8  # aspect ratio kept
+    cy, cx = ndimage.center_of_mass(out.astype(float))
+    assert abs(cy - 13.5) < 0.6 and abs(cx - 13.5) < 0.6
+    assert not P.centre_in_box(ink, np.zeros_like(ink, bool)).any()
+
+
+def test_normalize_a_photographed_one():
+    rng = np.random.default_rng(0)
+    photo = np.full((400, 300, 3), 215, np.float32) + rng.normal(0, 6, (400, 300, 1))
+    photo *= np.linspace(1.0, 0.6, 300)[None, :, None]  # uneven light
+    photo[60:340, 180:196] = (40, 40, 90)  # a blue pen '1', right of centre
+    photo[:, :20] = 30  # the dark table beside the paper
+    stages = P.normalize_stages(np.clip(photo, 0, 255).astype(np.uint8))
+    out = stages.output
+    assert not stages.blank and out.shape == (28, 28)
+    rows, cols = np.nonzero(out > 50)
+    assert np.ptp(rows) + 1 >= 19 and np.ptp(cols) + 1 <= 8  # a centred upright stroke
+    assert abs(cols.mean() - 13.5) < 1.5
+    assert P.normalize_stages(np.full((50, 50, 3), 200, np.uint8)).blank

@@ -73,6 +73,8 @@ def test_train_evaluate_predict_through_the_cli(capsys, tmp_path):
         "--json",
         "--plot",
         tmp_path / "pred.png",
+        "--explain",
+        tmp_path / "explain",
     )
     answers = [json.loads(line) for line in out.strip().splitlines()]
     assert code == 1  # one image could not be read, but the others were answered
@@ -85,6 +87,10 @@ def test_train_evaluate_predict_through_the_cli(capsys, tmp_path):
     assert answers[1]["digit"] is None and "error" in answers[1]
     assert answers[2]["digit"] is None and "blank" in answers[2]["reason"]
     assert "broken.jpg" in err and (tmp_path / "pred.png").exists()
+    assert sorted(p.name for p in (tmp_path / "explain").iterdir()) == [
+        "blank-explain.png",
+        "digit-explain.png",
+    ]
 
     code, out, _ = run(capsys, "info", model)
     assert code == 0 and json.loads(out)["preset"] == "sklearn-mlp"

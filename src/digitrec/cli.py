@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", "-m", type=Path, required=True, help="a .digitrec model file")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument(
+        "--explain",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/<image>-explain.png: every preprocessing stage, up to the model input",
+    )
+    predict.add_argument(
         "--plot", type=Path, metavar="PNG", help="write each model input beside its probabilities"
     )
 
@@ -233,6 +239,8 @@ def cmd_predict(args) -> int:
                 else f"no digit ({prediction.reason})"
             )
             print(f"{prediction.source}: {answer}", flush=True)
+    if args.explain:
+        _explain(predictions, args.explain)
     if args.plot:
         from digitrec.plots import prediction_plot
 
@@ -246,6 +254,21 @@ def cmd_predict(args) -> int:
         )
         print(f"wrote {args.plot}", file=sys.stderr)
     return 1 if any(p.error for p in predictions) else 0
+
+
+def _explain(predictions, folder: Path) -> None:
+    from digitrec.images import load_image
+    from digitrec.pipeline import normalize_stages
+    from digitrec.plots import explain_strip
+
+    for prediction in predictions:
+        if prediction.error or prediction.source.startswith("<array"):
+            continue
+        image = load_image(prediction.source)
+        answer = prediction.digit if prediction.digit is not None else prediction.reason
+        path = folder / f"{Path(prediction.source).stem}-explain.png"
+        explain_strip(image, normalize_stages(image), path, f"{prediction.source}: {answer}")
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_show(args) -> int:

@@ -131,3 +131,27 @@ def prediction_plot(model_inputs, probabilities, titles, class_names, path) -> P
         bar_axis.set_ylim(0, 1)
         bar_axis.set_ylabel("probability")
     return _save(figure, path)
+
+
+def explain_strip(image: np.ndarray, stages, path, title: str = "") -> Path:
+    """What the model sees: the picture, then every stage of ``pipeline.normalize``."""
+    panels = [
+        ("picture", image, None),
+        ("grey", stages.grey, (0, 1)),
+        ("ink (polarity, lighting)", stages.ink, (0, 1)),
+        ("threshold", stages.mask, (0, 1)),
+        ("cleaned", stages.cleaned, (0, 1)),
+        ("stroke width", stages.thick, (0, 1)),
+        ("model input 28x28", stages.output, (0, 255)),
+    ]
+    figure = _figure(2.0 * len(panels), 2.6)
+    for axis, (name, array, limits) in zip(figure.subplots(1, len(panels)), panels, strict=True):
+        if limits is None:
+            axis.imshow(array, cmap=None if array.ndim == 3 else "gray")
+        else:
+            axis.imshow(array, cmap="gray", vmin=limits[0], vmax=limits[1])
+        axis.set_title(name, fontsize=8)
+        axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return _save(figure, path)

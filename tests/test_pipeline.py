@@ -19,6 +19,11 @@ def test_grey_keeps_coloured_ink_that_luma_loses():
     assert np.ptp(luma) < 2
     grey = P.to_grey(image)
     assert abs(grey[20, 20] - grey[0, 0]) > 0.8
+    # Where colour adds no contrast, grey is ordinary luma (ITU-R 601, as Pillow's "L").
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 3] = 9  # alpha is ignored: decode_image flattens it first
+    rgba[0, 0, :3], rgba[0, 1, :3], rgba[1, 0, :3] = (40, 40, 40), (200, 200, 200), (90, 80, 70)
+    np.testing.assert_allclose(P.to_grey(rgba) * 255, [[40, 200], [81.85, 0]], atol=0.01)
     plain = P.to_grey(np.stack([np.full((4, 4), 200, np.uint8)] * 3, axis=-1))
     np.testing.assert_allclose(plain, 200 / 255, atol=1e-3)
     with pytest.raises(ValueError):

@@ -6,24 +6,9 @@ from digitrec.preprocess import (
     prepare_dataset,
     prepare_image,
     resize,
-    to_grey,
     to_mnist_polarity,
     to_model_input,
 )
-
-
-def test_grey_uses_luma_weights():
-    rgb = np.zeros((2, 2, 3), np.uint8)
-    rgb[0, 0] = (255, 0, 0)
-    rgb[0, 1] = (0, 255, 0)
-    rgb[1, 0] = (0, 0, 255)
-    rgb[1, 1] = (255, 255, 255)
-    np.testing.assert_array_equal(to_grey(rgb), [[76, 150], [29, 255]])
-    np.testing.assert_array_equal(
-        to_grey(np.dstack([rgb, np.full((2, 2), 9, np.uint8)])), to_grey(rgb)
-    )
-    with pytest.raises(ValueError, match="expected a grey"):
-        to_grey(np.zeros((2, 2, 2), np.uint8))
 
 
 def test_dark_ink_on_paper_is_inverted_to_mnist_polarity():

@@ -44,10 +44,13 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     projected = centred @ axis
     if np.dot(projected[sample], luma[sample] - luma[sample].mean()) < 0:
         projected = -projected  # keep "brighter" meaning brighter
-    luma_spread = np.percentile(luma, 99) - np.percentile(luma, 1)
+    # Compare contrast along unit vectors: luma is a projection on weights of length
+    # 0.669, so luma / 0.669 is in the same units as the principal axis. For pure greys
+    # the principal axis gains at most 1.16x over luma; only a clear gain means colour.
+    luma_spread = (np.percentile(luma, 99) - np.percentile(luma, 1)) / 0.669
     pca_spread = np.percentile(projected, 99) - np.percentile(projected, 1)
-    if pca_spread <= luma_spread * 1.2:
-        grey = luma  # colour adds nothing: keep ordinary brightness
+    if pca_spread <= 1.5 * luma_spread:
+        grey = luma
     else:
         grey = (projected - projected.min()) / max(np.ptp(projected), 1e-6)
     return grey.reshape(image.shape[:2]).astype(np.float32)

@@ -21,35 +21,15 @@ from digitrec import pipeline
 MIN_CONTRAST = 24
 
 
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """``uint8`` grey ``(h, w)`` from grey ``(h, w)``, RGB or RGBA ``(h, w, 3|4)``.
-
-    Uses the ITU-R 601 luma weights, as Pillow's ``convert("L")`` does. Alpha must
-    already be flattened onto a background (``images.decode_image`` does that).
-    """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        return image.astype(np.uint8, copy=False)
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        rgb = image[..., :3].astype(np.float32)
-        grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-        return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
-    raise ValueError(f"expected a grey (h, w) or colour (h, w, 3|4) image, got {image.shape}")
-
-
 def has_ink(grey: np.ndarray) -> bool:
     """False for a blank (uniform) picture, which no model should be asked to read."""
     return int(grey.max()) - int(grey.min()) >= MIN_CONTRAST
 
 
 def to_mnist_polarity(grey: np.ndarray) -> np.ndarray:
-    """Make the ink bright on a dark background, as in MNIST.
-
-    The background is whatever dominates the border: paper seen in a photo or scan is
-    light, so such an image is inverted.
-    """
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return 255 - grey if np.median(border) > 127 else grey
+    """Make ``uint8`` ink bright on a dark background, as in MNIST, with the same
+    polarity decision as the pipeline (``pipeline.ink_is_dark``)."""
+    return 255 - grey if pipeline.ink_is_dark(grey) else grey
 
 
 def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -66,7 +46,7 @@ def prepare_image(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.nda
     if tuple(size) == (pipeline.SIZE, pipeline.SIZE):
         stages = pipeline.normalize_stages(image)
         return None if stages.blank else stages.output
-    grey = to_grey(image)
+    grey = np.rint(pipeline.to_grey(image) * 255).astype(np.uint8)
     return resize(to_mnist_polarity(grey), size) if has_ink(grey) else None
 
 

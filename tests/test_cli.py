@@ -73,8 +73,6 @@ def test_train_evaluate_predict_through_the_cli(capsys, tmp_path):
         "--json",
         "--plot",
         tmp_path / "pred.png",
-        "--explain",
-        tmp_path / "explain",
     )
     answers = [json.loads(line) for line in out.strip().splitlines()]
     assert code == 1  # one image could not be read, but the others were answered
@@ -87,13 +85,61 @@ def test_train_evaluate_predict_through_the_cli(capsys, tmp_path):
     assert answers[1]["digit"] is None and "error" in answers[1]
     assert answers[2]["digit"] is None and "blank" in answers[2]["reason"]
     assert "broken.jpg" in err and (tmp_path / "pred.png").exists()
+
+    code, out, _ = run(capsys, "info", model)
+    assert code == 0 and json.loads(out)["preset"] == "sklearn-mlp"
+
+
+def test_explain_writes_every_stage_for_28x28_models(
+    capsys, tmp_path, fake_data_dir, digits_model_path
+):
+    model = tmp_path / "tiny.digitrec"
+    assert (
+        run(
+            capsys,
+            "train",
+            "--preset",
+            "dense512",
+            "--epochs",
+            "1",
+            "--data-dir",
+            fake_data_dir,
+            "-o",
+            model,
+            "-q",
+        )[0]
+        == 0
+    )
+    Image.new("L", (60, 60), 255).save(tmp_path / "blank.png")
+    drawn = Image.new("RGB", (60, 60), (250, 250, 250))
+    drawn.paste((20, 20, 20), (27, 8, 33, 52))
+    drawn.save(tmp_path / "digit.png")
+    code, out, err = run(
+        capsys,
+        "predict",
+        "-m",
+        model,
+        tmp_path / "digit.png",
+        tmp_path / "blank.png",
+        "--explain",
+        tmp_path / "explain",
+    )
+    assert code == 0
     assert sorted(p.name for p in (tmp_path / "explain").iterdir()) == [
         "blank-explain.png",
         "digit-explain.png",
     ]
-
-    code, out, _ = run(capsys, "info", model)
-    assert code == 0 and json.loads(out)["preset"] == "sklearn-mlp"
+    code, out, err = run(
+        capsys,
+        "predict",
+        "-m",
+        digits_model_path,
+        tmp_path / "digit.png",
+        "--explain",
+        tmp_path / "explain8",
+    )
+    assert code == 1 and "--explain shows the 28x28 pipeline" in err
+    assert not (tmp_path / "explain8").exists()
 
 
 def test_show_and_presets(capsys, tmp_path):

@@ -226,7 +226,12 @@ def cmd_predict(args) -> int:
     from digitrec.predict import predict
 
     model = load_model(args.model)
-    predictions = predict(model, args.images, errors="record")
+    if args.explain and model.input_size != (28, 28):
+        raise DigitrecError(
+            f"--explain shows the 28x28 pipeline; this model takes {model.input_size} images "
+            f"and uses the tutorial's grey-invert-resize"
+        )
+    predictions = predict(model, args.images, errors="record", keep_pictures=bool(args.explain))
     for prediction in predictions:
         if prediction.error:
             print(f"digitrec: error: {prediction.error}", file=sys.stderr)
@@ -257,14 +262,13 @@ def cmd_predict(args) -> int:
 
 
 def _explain(predictions, folder: Path) -> None:
-    from digitrec.images import load_image
     from digitrec.pipeline import normalize_stages
     from digitrec.plots import explain_strip
 
     for prediction in predictions:
-        if prediction.error or prediction.source.startswith("<array"):
+        if prediction.picture is None:
             continue
-        image = load_image(prediction.source)
+        image = prediction.picture
         answer = prediction.digit if prediction.digit is not None else prediction.reason
         path = folder / f"{Path(prediction.source).stem}-explain.png"
         explain_strip(image, normalize_stages(image), path, f"{prediction.source}: {answer}")

@@ -23,6 +23,7 @@ class Prediction:
     reason: str | None = None
     error: str | None = None
     model_input: np.ndarray | None = field(default=None, repr=False)  # what the model saw
+    picture: np.ndarray | None = field(default=None, repr=False)  # decoded, if kept
 
     def to_dict(self) -> dict:
         result = {
@@ -38,12 +39,15 @@ class Prediction:
         return result
 
 
-def predict(model, images, *, errors: str = "raise") -> list[Prediction]:
+def predict(
+    model, images, *, errors: str = "raise", keep_pictures: bool = False
+) -> list[Prediction]:
     """Read one digit from each image.
 
     ``images``: a path, URL or folder, an image array, or a list of them. With
     ``errors="record"`` an unreadable image gives a ``Prediction`` with ``error`` set
-    instead of raising, so one bad file does not lose a batch.
+    instead of raising, so one bad file does not lose a batch. ``keep_pictures`` keeps
+    each decoded picture on its ``Prediction`` (for ``--explain``), not reading it twice.
 
     >>> [p.digit for p in predict(load_model("cnn30.digitrec"), "my_seven.png")]
     [7]
@@ -62,6 +66,9 @@ def predict(model, images, *, errors: str = "raise") -> list[Prediction]:
     predictions = [
         _prepare(source, model.input_size, index, errors) for index, source in enumerate(sources)
     ]
+    if not keep_pictures:
+        for prediction in predictions:
+            prediction.picture = None
     readable = [p for p in predictions if p.model_input is not None and p.reason is None]
     if readable:
         probabilities = model.predict_proba(np.stack([p.model_input for p in readable]))
@@ -92,6 +99,9 @@ def _prepare(source, size: tuple[int, int], index: int, errors: str) -> Predicti
     model_input = prepare_image(image, size)
     if model_input is None:
         return Prediction(
-            name, reason="blank image: no ink found", model_input=np.zeros(size, np.uint8)
+            name,
+            reason="blank image: no ink found",
+            model_input=np.zeros(size, np.uint8),
+            picture=image,
         )
-    return Prediction(name, model_input=model_input)
+    return Prediction(name, model_input=model_input, picture=image)

@@ -129,3 +129,28 @@ def test_evaluation_sets_are_never_trained_on():
     config = get_preset("cnn30").replace(dataset="usps")
     with pytest.raises(ConfigError, match="evaluation only"):
         train(config)
+
+
+def test_real_world_preset_learns_refusal_and_calibrates(fake_data_dir, tmp_path):
+    """The bundled model's recipe, tiny: augmented batches, printed digits, an 11th
+    "not a digit" output and a calibration fitted on validation data."""
+    model = train(
+        "default",
+        output=tmp_path / "default.digitrec",
+        data_dir=fake_data_dir,
+        epochs=1,
+        batch_size=64,
+        validation_size=100,
+        negatives=60,
+        printed=30,
+        verbose=0,
+    )
+    assert model.keras_model.output_shape[-1] == 11
+    calibration = model.metadata["calibration"]
+    assert calibration["reject"] and calibration["temperature"] > 0
+    assert calibration["n_non_digits"] == 500 and calibration["n_validation"] == 200
+    assert 0 <= calibration["refused_digits"] <= 0.011
+    loaded = load_model(tmp_path / "default.digitrec")
+    digits, not_digit = loaded.scores(np.zeros((2, 28, 28), np.uint8))
+    np.testing.assert_allclose(digits.sum(axis=1) + not_digit, 1, atol=1e-5)
+    assert loaded.predict_proba(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)

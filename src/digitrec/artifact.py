@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.backend import import_keras
+from digitrec.calibrate import Calibration
 from digitrec.config import TrainConfig
 from digitrec.errors import ModelFileError
 from digitrec.preprocess import to_model_input
@@ -25,6 +26,9 @@ from digitrec.preprocess import to_model_input
 FORMAT = "digitrec-model"
 FORMAT_VERSION = 1
 KERAS_ENTRY, METADATA_ENTRY = "model.keras", "digitrec.json"
+# The model that ships inside the package, used whenever no model file is given. It is
+# made by `python bench/train_default.py` (seeded) and its scores are in its metadata.
+DEFAULT_MODEL = Path(__file__).parent / "assets" / "default.digitrec"
 
 
 class DigitModel:
@@ -51,19 +55,36 @@ class DigitModel:
     def config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.metadata["config"])
 
-    def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities ``(n, n_classes)`` for ``uint8`` images ``(n, h, w)``."""
+    @property
+    def calibration(self) -> Calibration:
+        """Temperature, refusal threshold and whether the model has a "not a digit"
+        output (``calibrate.py``); models without one answer as their softmax says."""
+        return Calibration.from_dict(self.metadata.get("calibration"))
+
+    def predict_outputs(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """The network's raw softmax ``(n, n_outputs)`` for ``uint8`` images ``(n, h, w)``."""
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != self.input_size:
             raise ValueError(
                 f"model expects images (n, {self.input_size[0]}, "
                 f"{self.input_size[1]}), got {images.shape}"
             )
+        n_outputs = len(self.class_names) + int(self.calibration.reject)
         if len(images) == 0:
-            return np.zeros((0, len(self.class_names)), np.float32)
+            return np.zeros((0, n_outputs), np.float32)
         inputs = to_model_input(images)
         outputs = self.keras_model.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(outputs, dtype=np.float32)
+
+    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated digit probabilities ``(n, n_classes)`` and P(not a digit) ``(n,)``."""
+        return self.calibration.scores(self.predict_outputs(images), len(self.class_names))
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)``, calibrated, as if the input must be a
+        digit (the forced choice that accuracy is measured on); rows sum to one."""
+        digits, _ = self.scores(images)
+        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12)
 
     def save(self, path: str | Path) -> Path:
         """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""
@@ -88,16 +109,19 @@ class DigitModel:
         return path
 
 
-def read_metadata(path: str | Path) -> dict:
-    """The metadata of a model file, without loading Keras."""
-    path = Path(path)
+def read_metadata(path: str | Path | None = None) -> dict:
+    """The metadata of a model file (default: the bundled model), without loading Keras."""
+    path = _resolve(path)
     with _open(path) as archive:
         return _metadata(archive, path)
 
 
-def load_model(path: str | Path) -> DigitModel:
-    """Load a digitrec model file (safe mode: no code in the file is executed)."""
-    path = Path(path)
+def load_model(path: str | Path | None = None) -> DigitModel:
+    """Load a digitrec model file (safe mode: no code in the file is executed).
+
+    With no path, the bundled default model: no data, training or download needed.
+    """
+    path = _resolve(path)
     with _open(path) as archive:
         metadata = _metadata(archive, path)
         if KERAS_ENTRY not in archive.namelist():
@@ -113,6 +137,17 @@ def load_model(path: str | Path) -> DigitModel:
                     f"({type(error).__name__}: {error})"
                 ) from None
     return DigitModel(keras_model, metadata)
+
+
+def _resolve(path: str | Path | None) -> Path:
+    if path is not None:
+        return Path(path)
+    if not DEFAULT_MODEL.exists():
+        raise ModelFileError(
+            f"the bundled model is missing from this install ({DEFAULT_MODEL}); "
+            f"reinstall digitrec or give a model file with --model"
+        )
+    return DEFAULT_MODEL
 
 
 def _open(path: Path) -> zipfile.ZipFile:

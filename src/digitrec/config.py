@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from digitrec.errors import ConfigError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class TrainConfig:
     validation_size: int = 5000  # images held out of the training split; 0 = none
     early_stopping: int = 0  # patience in epochs on val_loss; 0 = off
     seed: int = 0
+    schedule: str = "constant"  # learning rate: constant, or cosine decay to 1% over the run
+    augment: bool = False  # random real-world variation every batch (digitrec.augment)
+    negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
+    printed: int = 0  # digits in printed type added to the training set
 
     def __post_init__(self) -> None:
         checks = [
@@ -45,6 +50,8 @@ class TrainConfig:
                 "early stopping needs validation data (validation size > 0)",
             ),
             (self.seed >= 0, "seed must be >= 0"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.negatives >= 0 and self.printed >= 0, "negatives/printed must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -81,6 +88,20 @@ _DIGITS8X8_MLP = TrainConfig(
 )
 
 PRESETS: dict[str, TrainConfig] = {
+    # The bundled model (src/digitrec/assets/default.digitrec): made for real handwriting.
+    # Augmented every batch, taught what is not a digit, calibrated on held-out data.
+    "default": TrainConfig(
+        model="digitrec-cnn",
+        optimizer="adam",
+        learning_rate=0.002,
+        batch_size=128,
+        epochs=20,
+        validation_size=5000,
+        schedule="cosine",
+        augment=True,
+        negatives=8000,
+        printed=3000,
+    ),
     # Each preset fits on the data its tutorial fitted on. The cnn30 and dense512 tutorials
     # train on all 60000 images (and "validate" on the test set, which digitrec never
     # does): add --validation-size 5000 for validation curves, at a small cost in accuracy.

@@ -55,8 +55,21 @@ class Evaluation:
     split: str
     class_names: list[str]
     labels: np.ndarray = field(repr=False)
-    probabilities: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)  # forced choice: rows sum to one
     images: np.ndarray | None = field(default=None, repr=False)
+    refused: np.ndarray | None = field(default=None, repr=False)  # digit: null in use
+
+    @property
+    def n_refused(self) -> int:
+        return int(self.refused.sum()) if self.refused is not None else 0
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error of the forced-choice confidence."""
+        from digitrec.calibrate import expected_calibration_error
+
+        confidence = self.probabilities.max(axis=1)
+        return expected_calibration_error(confidence, self.predicted == self.labels)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -78,6 +91,14 @@ class Evaluation:
     def confusion(self) -> np.ndarray:
         return confusion_matrix(self.labels, self.predicted, len(self.class_names))
 
+    @property
+    def answered_accuracy(self) -> float:
+        """Accuracy on the images the model does answer (refusals left out)."""
+        answered = ~self.refused if self.refused is not None else np.ones(self.n, bool)
+        if not answered.any():
+            return 0.0
+        return float(np.mean(self.predicted[answered] == self.labels[answered]))
+
     def to_dict(self) -> dict:
         confusion = self.confusion
         per_class = per_class_metrics(confusion)
@@ -88,6 +109,10 @@ class Evaluation:
             "accuracy": self.accuracy,
             "loss": self.loss,
             "errors": int(np.sum(self.predicted != self.labels)),
+            "ece": self.ece if self.n else 0.0,
+            # What a user sees: refused images get digit null; the rest are answered.
+            "refused": self.n_refused,
+            "answered_accuracy": self.answered_accuracy,
             "macro_f1": float(np.mean([c["f1"] for c in per_class])),
             "per_class": {
                 name: metrics for name, metrics in zip(self.class_names, per_class, strict=True)
@@ -100,7 +125,10 @@ class Evaluation:
         summary = self.to_dict()
         lines = [
             f"{self.dataset} {self.split}: accuracy {summary['accuracy']:.2%} "
-            f"({summary['errors']} errors in {self.n}), loss {summary['loss']:.4f}",
+            f"({summary['errors']} errors in {self.n}), loss {summary['loss']:.4f}, "
+            f"calibration error {summary['ece']:.4f}",
+            f"refused {summary['refused']} of {self.n}; accuracy on the rest "
+            f"{summary['answered_accuracy']:.2%}",
             "",
             f"{'class':>12}  precision  recall     f1  support",
         ]
@@ -123,8 +151,12 @@ def evaluate_arrays(
     """Score ``model`` on ``uint8`` images; those not ``normalized`` MNIST-style go
     through the user-image pipeline first (``preprocess.prepare_dataset``)."""
     images = prepare_dataset(images, model.input_size, normalized)
-    probabilities = model.predict_proba(images)
-    return Evaluation(dataset, split, model.class_names, np.asarray(labels), probabilities, images)
+    digits, not_digit = model.scores(images)
+    refused = model.calibration.refused(digits, not_digit)
+    probabilities = digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12)
+    return Evaluation(
+        dataset, split, model.class_names, np.asarray(labels), probabilities, images, refused
+    )
 
 
 def evaluate(

@@ -162,13 +162,18 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
     keras = import_keras()
     keras.utils.set_random_seed(config.seed)
     _deterministic_ops(keras)
-    model = build_model(config, images.shape[1:], n_classes=10)
+    data = _TrainingData.build(config, images, labels, val_images, val_labels)
+    n_outputs = 10 + int(config.negatives > 0)
+    model = build_model(config, images.shape[1:], n_classes=n_outputs)
+    steps = int(np.ceil(len(data.labels) / config.batch_size))
     model.compile(
-        optimizer=_optimizer(keras, config),
+        optimizer=_optimizer(keras, config, steps * config.epochs),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    validation = (to_model_input(val_images), val_labels) if len(val_labels) else None
+    validation = (
+        (to_model_input(data.val_images), data.val_labels) if len(data.val_labels) else None
+    )
     callbacks = [checkpoint.keras_callback(keras)]
     if config.early_stopping:
         callbacks.append(
@@ -179,22 +184,156 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
                 verbose=verbose,
             )
         )
+    if data.plain:
+        inputs, targets = to_model_input(data.images), data.labels
+        extra = {"batch_size": config.batch_size, "shuffle": True}
+    else:
+        inputs, targets, extra = _augmented_batches(keras, config, data), None, {}
     try:
         model.fit(
-            to_model_input(images),
-            labels,
-            batch_size=config.batch_size,
+            inputs,
+            targets,
             epochs=config.epochs,
             validation_data=validation,
             callbacks=callbacks,
-            shuffle=True,
             verbose=verbose,
+            **extra,
         )
     except KeyboardInterrupt:
         raise TrainingInterrupted(checkpoint.interrupted_message()) from None
     if checkpoint.best_weights is not None:
         model.set_weights(checkpoint.best_weights)
+    if len(val_labels):
+        checkpoint.base_metadata["calibration"] = _calibrate(model, config, data)
     return model, checkpoint.history
+
+
+class _TrainingData:
+    """What one run trains and validates on. For the tutorial presets, just the images;
+    for real-world models also each image's fixed views, printed digits and made-up
+    non-digits (label 10), and a validation set drawn the same way."""
+
+    def __init__(self, **arrays):
+        self.__dict__.update(arrays)
+
+    @classmethod
+    def build(cls, config: TrainConfig, images, labels, val_images, val_labels):
+        plain = not (config.augment or config.negatives or config.printed)
+        if plain:
+            return cls(
+                plain=True,
+                images=images,
+                labels=labels,
+                val_images=val_images,
+                val_labels=val_labels,
+                val_realistic=val_images[:0],
+            )
+        from digitrec import augment, synthetic
+
+        clean, coarse = augment.cached_views(images, config.seed)
+        parts = [(images, clean, coarse, labels)]
+        if config.printed:
+            printed = augment.disk_cache(
+                "printed-v1",
+                f"{config.printed}-{config.seed}".encode(),
+                lambda: dict(
+                    zip(
+                        ("images", "labels"),
+                        synthetic.printed_digits(config.printed, config.seed),
+                        strict=True,
+                    )
+                ),
+            )
+            parts.append((printed["images"],) * 3 + (printed["labels"],))
+        if config.negatives:
+            negatives = _non_digits(config.negatives, config.seed)
+            parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))
+        val_realistic = val_images[:0]
+        val_set, val_targets = val_images, val_labels
+        if len(val_labels):
+            # Held-out digits as they arrive in use: a view and random variation each.
+            rng = np.random.default_rng(config.seed + 1)
+            val_clean, val_coarse = augment.cached_views(val_images, config.seed + 1)
+            val_realistic = augment.augment(
+                augment.mix_views(val_images, val_clean, val_coarse, rng), rng
+            )
+            if config.negatives:
+                val_negatives = _non_digits(max(500, config.negatives // 8), config.seed + 1)
+                val_set = np.concatenate([val_images, val_negatives])
+                val_targets = np.concatenate(
+                    [val_labels, np.full(len(val_negatives), 10, np.uint8)]
+                )
+        return cls(
+            plain=False,
+            images=np.concatenate([p[0] for p in parts]),
+            clean=np.concatenate([p[1] for p in parts]),
+            coarse=np.concatenate([p[2] for p in parts]),
+            labels=np.concatenate([p[3] for p in parts]).astype(np.uint8),
+            val_images=val_set,
+            val_labels=val_targets,
+            val_realistic=val_realistic,
+            val_realistic_labels=val_labels,
+        )
+
+
+def _non_digits(n: int, seed: int) -> np.ndarray:
+    from digitrec import augment, synthetic
+
+    return augment.disk_cache(
+        "non-digits-v1",
+        f"{n}-{seed}".encode(),
+        lambda: {"images": synthetic.non_digits(n, seed)},
+    )["images"]
+
+
+def _augmented_batches(keras, config: TrainConfig, data: _TrainingData):
+    """A ``keras.utils.PyDataset`` drawing fresh random variation for every batch; the
+    random stream of batch ``i`` of epoch ``e`` depends only on (seed, e, i), so runs
+    repeat exactly whatever the thread timing."""
+    from digitrec import augment
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=2, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = self._order()
+
+        def _order(self):
+            return np.random.default_rng([config.seed, self.epoch]).permutation(len(data.labels))
+
+        def __len__(self):
+            return int(np.ceil(len(data.labels) / config.batch_size))
+
+        def __getitem__(self, index):
+            picked = np.sort(
+                self.order[index * config.batch_size : (index + 1) * config.batch_size]
+            )
+            rng = np.random.default_rng([config.seed, self.epoch, index])
+            images = augment.mix_views(
+                data.images[picked], data.clean[picked], data.coarse[picked], rng
+            )
+            if config.augment:
+                images = augment.augment(images, rng)
+            return to_model_input(images), data.labels[picked]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = self._order()
+
+    return Batches()
+
+
+def _calibrate(model, config: TrainConfig, data: _TrainingData) -> dict:
+    """Fit temperature and refusal threshold on validation data (``calibrate.py``)."""
+    from digitrec import calibrate
+
+    images = np.concatenate([data.val_images, data.val_realistic])
+    labels = np.concatenate([data.val_labels, getattr(data, "val_realistic_labels", [])])
+    outputs = np.asarray(model.predict(to_model_input(images), batch_size=1024, verbose=0))
+    calibration, report = calibrate.fit(
+        outputs, labels.astype(np.int64), 10, reject=config.negatives > 0
+    )
+    return {**calibration.to_dict(), **report}
 
 
 def _fit_sklearn(config: TrainConfig, images, labels, val_images, val_labels, verbose, checkpoint):
@@ -242,12 +381,15 @@ def _fit_sklearn(config: TrainConfig, images, labels, val_images, val_labels, ve
     return model, history
 
 
-def _optimizer(keras, config: TrainConfig):
+def _optimizer(keras, config: TrainConfig, total_steps: int = 1):
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, max(total_steps, 1), alpha=0.01)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+        return keras.optimizers.SGD(rate, momentum=config.momentum)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(config.learning_rate)
-    return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.RMSprop(rate)
+    return keras.optimizers.Adam(rate)
 
 
 def _deterministic_ops(keras) -> None:

@@ -1,0 +1,33 @@
+import numpy as np
+
+from digitrec import synthetic
+
+
+def test_non_digits_are_pipeline_inputs_and_seeded():
+    first = synthetic.non_digits(12, seed=3)
+    assert first.shape == (12, 28, 28) and first.dtype == np.uint8
+    assert (first.reshape(12, -1).max(axis=1) > 0).all()  # never blank
+    np.testing.assert_array_equal(first, synthetic.non_digits(12, seed=3))
+
+
+def test_every_generator_draws_dark_on_white():
+    rng = np.random.default_rng(0)
+    for name, generator in synthetic.GENERATORS.items():
+        picture = generator(rng)
+        assert picture.shape == (synthetic.CANVAS, synthetic.CANVAS), name
+        assert picture.dtype == np.uint8 and np.ptp(picture) > 100, name
+
+
+def test_thin_lines_are_not_taught_as_non_digits():
+    line = np.zeros((40, 40), bool)
+    line[5:35, 19:21] = True
+    disk = np.hypot(*np.mgrid[-20:20, -20:20]) < 12
+    assert synthetic._elongation(line) > 2.5  # would be redrawn: it could be a 1
+    assert synthetic._elongation(disk) < 1.2
+
+
+def test_printed_digits_have_their_labels():
+    images, labels = synthetic.printed_digits(10, seed=0)
+    assert images.shape == (10, 28, 28) and labels.shape == (10,)
+    assert set(labels.tolist()) <= set(range(10))
+    assert not set(synthetic.NOT_DIGITS) & set("0123456789")

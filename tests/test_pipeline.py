@@ -131,3 +131,24 @@ def test_normalize_a_photographed_one():
     assert np.ptp(rows) + 1 >= 19 and np.ptp(cols) + 1 <= 8  # a centred upright stroke
     assert abs(cols.mean() - 13.5) < 1.5
     assert P.normalize_stages(np.full((50, 50, 3), 200, np.uint8)).blank
+
+
+def test_a_small_thin_digit_in_a_big_photo_is_found():
+    photo = np.full((480, 640), 230, np.uint8)
+    photo[300:360, 500:503] = 40  # a 60-pixel-tall thin 1: 0.06% of the picture
+    stages = P.normalize_stages(photo)
+    assert not stages.blank
+    assert stages.output[4:24, 12:16].mean() > 100  # an upright stroke in the middle
+
+
+def test_a_lone_speck_is_not_a_digit():
+    paper = np.full((300, 300), 220, np.uint8)
+    paper[150:153, 150:153] = 30
+    assert P.normalize_stages(paper).blank
+
+
+def test_thin_red_ink_on_green_paper_is_seen():
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[...] = (60, 140, 60)  # green paper
+    image[60:140, 99:101] = (200, 40, 40)  # a thin red 1 of much the same brightness
+    assert not P.normalize_stages(image).blank

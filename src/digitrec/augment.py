@@ -16,6 +16,7 @@ well closes the gap between MNIST's anti-aliased strokes and the pipeline's outp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -159,14 +160,19 @@ def _views_chunk(args: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def disk_cache(tag: str, key: bytes, build) -> dict[str, np.ndarray]:
-    """``build()``'s arrays, stored as ``$DIGITREC_CACHE/<tag>-<sha of key>.npz``: made
-    once, then read back. A damaged or unwritable cache is rebuilt, never trusted."""
+    """``build()``'s arrays, stored as ``$DIGITREC_CACHE/<tag>-<sha>.npz``: made once, then
+    read back. The hash covers ``key`` and the code that draws the pictures, so editing
+    the pipeline never serves stale images; a damaged cache is rebuilt, never trusted."""
     import hashlib
     import os
 
+    from digitrec import synthetic
     from digitrec.data import cache_dir
 
-    path = cache_dir() / f"{tag}-{hashlib.sha256(key).hexdigest()[:16]}.npz"
+    digest = hashlib.sha256(key)
+    for module in (pipeline, synthetic):
+        digest.update(Path(module.__file__).read_bytes())
+    path = cache_dir() / f"{tag}-{digest.hexdigest()[:16]}.npz"
     if path.exists():
         try:
             with np.load(path) as stored:

@@ -34,6 +34,7 @@ class TrainConfig:
     augment: bool = False  # random real-world variation every batch (digitrec.augment)
     negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
     printed: int = 0  # digits in printed type added to the training set
+    pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
 
     def __post_init__(self) -> None:
         checks = [
@@ -51,7 +52,10 @@ class TrainConfig:
             ),
             (self.seed >= 0, "seed must be >= 0"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-            (self.negatives >= 0 and self.printed >= 0, "negatives/printed must be >= 0"),
+            (
+                min(self.negatives, self.printed, self.pen) >= 0,
+                "negatives, printed and pen must be >= 0",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,6 +105,7 @@ PRESETS: dict[str, TrainConfig] = {
         augment=True,
         negatives=8000,
         printed=3000,
+        pen=6000,
     ),
     # Each preset fits on the data its tutorial fitted on. The cnn30 and dense512 tutorials
     # train on all 60000 images (and "validate" on the test set, which digitrec never

@@ -115,6 +115,8 @@ def fit_arrays(
             "pipeline": "mnist-normalize" if images.shape[1:] == (28, 28) else "resize",
         },
         "class_names": list(class_names(config.dataset)),
+        # Checkpoints need to know of the "not a digit" output before calibration.
+        "calibration": {"reject": config.negatives > 0},
         "data": {
             "dataset": config.dataset,
             "sha256": data_sha256,
@@ -218,7 +220,7 @@ class _TrainingData:
 
     @classmethod
     def build(cls, config: TrainConfig, images, labels, val_images, val_labels):
-        plain = not (config.augment or config.negatives or config.printed)
+        plain = not (config.augment or config.negatives or config.printed or config.pen)
         if plain:
             return cls(
                 plain=True,
@@ -245,6 +247,19 @@ class _TrainingData:
                 ),
             )
             parts.append((printed["images"],) * 3 + (printed["labels"],))
+        if config.pen:
+            pen = augment.disk_cache(
+                "pen-v1",
+                f"{config.pen}-{config.seed}".encode(),
+                lambda: dict(
+                    zip(
+                        ("images", "labels"),
+                        synthetic.pen_digits(config.pen, config.seed),
+                        strict=True,
+                    )
+                ),
+            )
+            parts.append((pen["images"],) * 3 + (pen["labels"],))
         if config.negatives:
             negatives = _non_digits(config.negatives, config.seed)
             parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))

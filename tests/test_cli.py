@@ -1,7 +1,11 @@
+import csv
 import dataclasses
 import json
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +13,7 @@ from PIL import Image
 
 from digitrec.cli import main
 from digitrec.data import load_dataset
+from tests.test_images import MALFORMED, encode, huge_gif_header, multi_frame, png16_rgb
 
 
 def run(capsys, *argv):
@@ -213,3 +218,184 @@ def test_console_script_runs():
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "digitrec: error: nope.digitrec: no such model file"
+
+
+def paper_digits(folder, count: int) -> list[int]:
+    """``count`` 8x8 test digits saved as dark-on-white PNGs ``00.png`` ...; their labels."""
+    test = load_dataset("digits8x8", "test")
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        picture = Image.fromarray(255 - test.images[index]).resize((64, 64))
+        picture.save(folder / f"{index:02d}.png")
+    return [int(label) for label in test.labels[:count]]
+
+
+def test_predict_globs_to_csv_file_with_progress(capsys, tmp_path, digits_model_path):
+    labels = paper_digits(tmp_path / "scans", 25)
+    (tmp_path / "scans" / "notes.txt").write_text("not an image")
+    output = tmp_path / "answers.csv"
+    code, out, err = run(
+        capsys,
+        "predict",
+        "-m",
+        digits_model_path,
+        f"{tmp_path}/scans/*.png",
+        "--format",
+        "csv",
+        "-o",
+        output,
+        "--progress",
+    )
+    assert code == 0 and out == ""
+    assert "25/25 images" in err and "ETA" in err
+    rows = list(csv.DictReader(output.open()))
+    assert list(rows[0]) == ["path", "digit", "confidence", "reason", "error"] + [
+        f"p{i}" for i in range(10)
+    ]
+    assert [Path(row["path"]).name for row in rows] == [f"{i:02d}.png" for i in range(25)]
+    assert sum(int(row["digit"]) == label for row, label in zip(rows, labels, strict=True)) >= 20
+    assert (
+        rows[0]["error"] == "" and abs(sum(float(rows[0][f"p{i}"]) for i in range(10)) - 1) < 1e-3
+    )
+
+    code, out, err = run(
+        capsys, "predict", "-m", digits_model_path, tmp_path / "scans", "--json", "-q", "--progress"
+    )
+    assert code == 0 and err == "" and len(out.splitlines()) == 25
+    assert json.loads(out.splitlines()[0])["path"].endswith("00.png")
+
+    code, out, err = run(
+        capsys, "predict", "-m", digits_model_path, f"{tmp_path}/**/0[0-2].png", "-o", output
+    )
+    assert code == 0 and out == "" and err == ""  # not a terminal: no bar unless asked
+    assert [line.split(":")[0] for line in output.read_text().splitlines()] == [
+        str(tmp_path / "scans" / f"0{i}.png") for i in range(3)
+    ]
+
+
+def test_interrupted_batch_keeps_the_answers_already_written(
+    capsys, tmp_path, digits_model_path, monkeypatch
+):
+    from digitrec.progress import Progress
+
+    paper_digits(tmp_path / "scans", 5)
+    updates = []
+
+    def interrupt_third(self, count=1):
+        updates.append(count)
+        if len(updates) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "update", interrupt_third)
+    output = tmp_path / "answers.jsonl"
+    code, out, err = run(
+        capsys, "predict", "-m", digits_model_path, tmp_path / "scans", "--json", "-o", output
+    )
+    assert code == 130 and err == "digitrec: interrupted\n"
+    assert [json.loads(line)["path"][-6:] for line in output.read_text().splitlines()] == [
+        "00.png",
+        "01.png",
+        "02.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("{tmp}", "is a folder; --output takes a file name"),
+        ("{tmp}/missing/answers.csv", "folder {tmp}/missing does not exist"),
+    ],
+)
+def test_unwritable_output_is_refused_before_any_work(capsys, tmp_path, target, message):
+    # The model does not exist either: the output is checked first, before anything is read.
+    code, out, err = run(
+        capsys,
+        "predict",
+        "-m",
+        tmp_path / "nope.digitrec",
+        "x.png",
+        "-o",
+        target.format(tmp=tmp_path),
+    )
+    assert code == 1 and out == "" and message.format(tmp=tmp_path) in err
+    assert err.startswith("digitrec: error:") and len(err.splitlines()) == 1
+
+
+def test_model_is_optional_and_the_bundled_one_is_used(capsys, tmp_path, monkeypatch):
+    from digitrec import artifact
+
+    monkeypatch.setattr(artifact, "DEFAULT_MODEL", tmp_path / "assets" / "default.digitrec")
+    for argv in (["predict", "x.png"], ["evaluate", "--dataset", "digits8x8"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and out == ""
+        assert err.startswith("digitrec: error: the bundled model is missing")
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_evaluate_takes_the_model_as_option_or_positional(capsys, digits_model_path):
+    code, out, _ = run(
+        capsys, "evaluate", "--model", digits_model_path, "--dataset", "digits8x8", "--json"
+    )
+    result = json.loads(out)
+    assert code == 0 and result["model"] == str(digits_model_path) and result["n"] == 797
+    code, out, err = run(capsys, "evaluate", digits_model_path, "-m", digits_model_path)
+    assert code == 1 and "give the model once" in err
+
+
+def hostile_batch(folder) -> tuple[list, list[str]]:
+    """A folder of files that must be read, files that must each fail, and other arguments
+    that must each fail; returns (arguments, names that must fail)."""
+    readable = folder / "readable"
+    paper_digits(readable, 1)
+    Image.new("L", (1, 1), 0).save(readable / "one-pixel.png")
+    grey = np.asarray(Image.open(readable / "00.png").convert("L"))
+    Image.fromarray(grey.astype(np.uint16) * 257).save(readable / "grey16.png")
+    (readable / "rgb16.png").write_bytes(png16_rgb(grey))
+    (readable / "cmyk.jpg").write_bytes(
+        encode(Image.open(readable / "00.png").convert("CMYK"), "JPEG")
+    )
+    (readable / "animated.gif").write_bytes(multi_frame("GIF"))
+    (readable / "pages.tif").write_bytes(multi_frame("TIFF"))
+    broken = folder / "broken"
+    broken.mkdir()
+    for name, (data, _) in MALFORMED.items():
+        (broken / name).write_bytes(data)
+    (broken / "huge.gif").write_bytes(huge_gif_header(20000, 20000))
+    (folder / "dir.png").mkdir()
+    (folder / "empty").mkdir()
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    os.mkfifo(folder / "pipe.png")
+    others = ["dir.png", "empty", "loop.png", "pipe.png", "*.webp", "missing.png"]
+    arguments = [readable, broken, *(folder / name for name in others)]
+    return arguments, [*MALFORMED, "huge.gif", *others]
+
+
+def test_hostile_batch_fails_file_by_file(capsys, tmp_path, digits_model_path):
+    arguments, failing = hostile_batch(tmp_path)
+    start = time.perf_counter()
+    code, out, err = run(capsys, "predict", "-m", digits_model_path, *arguments, "--json")
+    assert time.perf_counter() - start < 30
+    answers = {Path(a["path"]).name: a for a in map(json.loads, out.splitlines())}
+    assert code == 1
+    assert sorted(name for name, a in answers.items() if "error" in a) == sorted(failing)
+    read = [
+        "00.png",
+        "one-pixel.png",
+        "grey16.png",
+        "rgb16.png",
+        "cmyk.jpg",
+        "animated.gif",
+        "pages.tif",
+    ]
+    assert sorted(name for name, a in answers.items() if "error" not in a) == sorted(read)
+    assert (
+        answers["00.png"]["digit"] == answers["cmyk.jpg"]["digit"] == answers["rgb16.png"]["digit"]
+    )
+    lines = err.splitlines()
+    assert len(lines) == len(failing) and "Traceback" not in err and "Warning" not in err
+    failed_in_order = [Path(a["path"]).name for a in answers.values() if "error" in a]
+    for line, name in zip(lines, failed_in_order, strict=True):
+        assert line.startswith("digitrec: error: ") and name in line
+    assert (
+        "too large" in answers["huge.png"]["error"] and "too large" in answers["huge.gif"]["error"]
+    )

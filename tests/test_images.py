@@ -1,13 +1,19 @@
 import io
+import os
 import struct
+import subprocess
+import sys
+import time
+import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from digitrec.errors import ImageError
-from digitrec.images import decode_image, expand_sources, load_image
+from digitrec.images import decode_image, expand_source, expand_sources, load_image
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -119,3 +125,215 @@ def test_url_size_limit(http_server, monkeypatch):
 def test_unreachable_url_fails_fast():
     with pytest.raises(ImageError, match="download failed"):
         load_image("http://127.0.0.1:9/digit.png")  # the discard port: connection refused
+
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def huge_png(width: int, height: int) -> bytes:
+    """A complete, valid 1-bit PNG of ``width`` x ``height`` white pixels, a few kB long."""
+    deflate = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    body = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", body)
+        + chunk(b"IEND", b"")
+    )
+
+
+def huge_gif_header(width: int, height: int) -> bytes:
+    screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0, 0, 0)
+    frame = b"," + struct.pack("<HHHHB", 0, 0, width, height, 0) + b"\x02\x02\x44\x01\x00;"
+    return screen + frame
+
+
+@pytest.mark.parametrize(
+    "data, name",
+    [
+        (huge_png(20000, 20000), "huge.png"),  # over Pillow's own bomb limit: it refuses first
+        (huge_png(10000, 10000), "big.png"),  # Pillow warns; the warning must not leak out
+        (huge_png(7000, 7000), "large.png"),  # under Pillow's limit, over digitrec's
+        (huge_gif_header(20000, 20000), "huge.gif"),
+    ],
+    ids=["png-20000", "png-10000", "png-7000", "gif-20000"],
+)
+def test_huge_pictures_are_refused_quickly_and_quietly(data, name):
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageError, match=rf"^{name}: .* is too large \(limit 40 megapixels\)$"):
+            decode_image(data, name)
+    assert time.perf_counter() - start < 1.0  # decoding 400 megapixels would take seconds
+    assert not caught
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's VmHWM")
+def test_huge_picture_costs_no_memory(tmp_path):
+    """Refused from its header: the process stays far below the 400 MB of the pixels."""
+    (tmp_path / "huge.png").write_bytes(huge_png(20000, 20000))
+    # VmHWM, the peak resident memory of this process image (unlike ru_maxrss, it does not
+    # carry over the parent's peak across fork and exec).
+    script = (
+        "import re\n"
+        "from digitrec.images import load_image\n"
+        "try:\n"
+        f"    load_image({str(tmp_path / 'huge.png')!r})\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', status)[1]) // 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    refusal, peak_mib = result.stdout.strip().splitlines()
+    assert refusal.startswith("ImageError") and "too large" in refusal
+    assert int(peak_mib) < 150, result.stdout
+
+
+def multi_frame(fmt: str) -> bytes:
+    """Two frames: the digit first, then a blank page that must not be the one read."""
+    buffer = io.BytesIO()
+    first, blank = digit_picture(), Image.new("RGB", (40, 60), (255, 255, 255))
+    first.save(buffer, fmt, save_all=True, append_images=[blank], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+def png16_rgb(grey: np.ndarray) -> bytes:
+    """A 16-bit-per-channel RGB PNG, which Pillow cannot write itself."""
+    rgb16 = np.repeat(grey.astype(">u2")[..., None] * 257, 3, axis=2)
+    rows = b"".join(b"\x00" + row.tobytes() for row in rgb16)
+    height, width = grey.shape
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: multi_frame("GIF"),
+        lambda: multi_frame("TIFF"),
+        lambda: multi_frame("PNG"),  # APNG
+        lambda: encode(digit_picture("CMYK"), "JPEG"),
+        lambda: encode(
+            Image.fromarray(np.asarray(digit_picture("L")).astype(np.uint16) * 257), "PNG"
+        ),
+        lambda: png16_rgb(np.asarray(digit_picture("L"))),
+    ],
+    ids=["animated-gif", "multi-page-tiff", "apng", "cmyk-jpeg", "png-16bit-grey", "png-16bit-rgb"],
+)
+def test_unusual_but_valid_files_are_read(make):
+    array = decode_image(make())
+    assert array.dtype == np.uint8 and array.shape[:2] == (60, 40)
+    grey = array if array.ndim == 2 else array.mean(axis=2)
+    assert grey[30, 20] < 60 and grey[30, 5] > 200  # the first frame's ink, on light paper
+
+
+def test_one_pixel_image_is_read():
+    assert decode_image(encode(Image.new("L", (1, 1), 0), "PNG")).shape == (1, 1)
+
+
+def test_damaged_metadata_does_not_print_warnings():
+    exif = Image.Exif()
+    exif[0x010E] = "a seven, drawn on a napkin."  # ImageDescription: 28 bytes with its NUL
+    data = encode(digit_picture(), "JPEG", exif=exif.tobytes())
+    for order in (">", "<"):  # the tag now claims a megabyte the file does not hold
+        entry = struct.pack(f"{order}HHI", 0x010E, 2, 28)
+        data = data.replace(entry, struct.pack(f"{order}HHI", 0x010E, 2, 10**6))
+    assert struct.pack(">I", 10**6) in data or struct.pack("<I", 10**6) in data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        array = decode_image(data, "odd.jpg")
+    assert array.shape[:2] == (60, 40) and not caught
+
+
+def valid_png() -> bytes:
+    return encode(digit_picture(), "PNG")
+
+
+def valid_jpeg() -> bytes:
+    return encode(digit_picture(), "JPEG")
+
+
+MALFORMED = {
+    "empty.png": (b"", "empty file"),
+    "half.png": (valid_png()[: len(valid_png()) // 2], "damaged or truncated"),
+    "half.jpg": (valid_jpeg()[: len(valid_jpeg()) // 2], "damaged or truncated"),
+    "text.png": (b"Dear diary, today I drew a seven.\n" * 20, "not a supported image"),
+    "noise.png": (np.random.default_rng(0).bytes(4096), "not a supported image"),
+    "huge.png": (huge_png(20000, 20000), "too large"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_files_are_one_line_errors_naming_the_file(tmp_path, name):
+    data, message = MALFORMED[name]
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(ImageError) as raised:
+        load_image(str(tmp_path / name))
+    text = str(raised.value)
+    assert text.startswith(f"{tmp_path / name}: ") and message in text and "\n" not in text
+
+
+def test_things_that_are_not_files(tmp_path):
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(ImageError, match="folder.png: is a folder, not an image"):
+        load_image(str(tmp_path / "folder.png"))
+    os.mkfifo(tmp_path / "pipe.png")  # opening it to read would wait for a writer forever
+    with pytest.raises(ImageError, match="pipe.png: not a regular file"):
+        load_image(str(tmp_path / "pipe.png"))
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    with pytest.raises(ImageError, match="loop.png: cannot read .*symbolic links"):
+        load_image(str(tmp_path / "loop.png"))
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(ImageError, match="dangling.png: no such file"):
+        load_image(str(tmp_path / "dangling.png"))
+    with pytest.raises(ImageError, match="cannot read .*name too long"):
+        load_image("x" * 300 + ".png")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(tmp_path):
+    (tmp_path / "secret.png").write_bytes(valid_png())
+    (tmp_path / "secret.png").chmod(0)
+    with pytest.raises(ImageError, match="secret.png: cannot read .*Permission denied"):
+        load_image(str(tmp_path / "secret.png"))
+
+
+def test_oversized_files_are_not_read_into_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr("digitrec.images.MAX_FILE_BYTES", 1000)
+    (tmp_path / "big.png").write_bytes(b"\0" * 2000)
+    with pytest.raises(ImageError, match="big.png: 2000 bytes is over the 0 MiB limit"):
+        load_image(str(tmp_path / "big.png"))
+
+
+def test_glob_patterns_are_expanded_sorted(tmp_path):
+    for name in ("b.png", "a.png", "notes.txt", "sub/c.jpg", "sub/deeper/d.PNG"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(valid_png())
+    assert expand_source(f"{tmp_path}/*.png") == [f"{tmp_path}/a.png", f"{tmp_path}/b.png"]
+    assert expand_source(f"{tmp_path}/**/*.jpg") == [f"{tmp_path}/sub/c.jpg"]
+    assert expand_source(f"{tmp_path}/s*") == [
+        f"{tmp_path}/sub/c.jpg",
+        f"{tmp_path}/sub/deeper/d.PNG",
+    ]
+    assert len(expand_source(f"{tmp_path}/**")) == 4
+    with pytest.raises(ImageError, match=r"\*.gif: no file matches this pattern"):
+        expand_source(f"{tmp_path}/*.gif")
+    with pytest.raises(ImageError, match=r"\*.txt: the pattern matches 1 paths but no images"):
+        expand_source(f"{tmp_path}/*.txt")
+    (tmp_path / "literal[1].png").write_bytes(valid_png())  # an existing name is not a pattern
+    assert expand_source(f"{tmp_path}/literal[1].png") == [f"{tmp_path}/literal[1].png"]
+
+
+def test_folder_with_a_link_loop_is_listed_once(tmp_path):
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "a.png").write_bytes(valid_png())
+    (tmp_path / "scans" / "again").symlink_to(tmp_path / "scans")
+    (tmp_path / "scans" / "self.png").symlink_to(tmp_path / "scans" / "self.png")
+    assert expand_source(str(tmp_path / "scans")) == [str(tmp_path / "scans" / "a.png")]

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,7 +7,8 @@ from PIL import Image
 
 from digitrec.data import load_dataset
 from digitrec.errors import ImageError
-from digitrec.predict import predict
+from digitrec.images import load_image as load
+from digitrec.predict import Prediction, csv_header, iter_predict, list_sources, predict
 
 
 def paper_photo(image8: np.ndarray, path) -> None:
@@ -46,3 +48,59 @@ def test_bad_images_raise_or_are_recorded(digits_model, tmp_path):
     assert recorded.digit is None and "not a supported image" in recorded.error
     with pytest.raises(ImageError, match="expected a uint8"):
         predict(digits_model, np.zeros((8, 8), np.float32))
+
+
+def test_iter_predict_streams_in_order_across_batches(digits_model, tmp_path, monkeypatch):
+    test = load_dataset("digits8x8", "test")
+    for index in range(5):
+        paper_photo(test.images[index], tmp_path / f"{index}.png")
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+    (tmp_path / "empty").mkdir()
+    images = [
+        str(tmp_path / "0.png"),
+        test.images[5],
+        str(tmp_path / "empty"),  # names no image: one failed answer, in its place
+        str(tmp_path / "[34].png"),  # a glob pattern: 3.png, 4.png
+        str(tmp_path / "bad.png"),
+        str(tmp_path / "*.gif"),
+        str(tmp_path / "1.png"),
+    ]
+    read = []
+    monkeypatch.setattr("digitrec.predict.load_image", lambda path: read.append(path) or load(path))
+    stream = iter_predict(digits_model, images, errors="record", batch_size=2)
+    first = next(stream)
+    assert len(read) == 1  # the first answer came after one batch: 0.png and the array
+    streamed = [first, *stream]
+    assert [Path(p.source).name for p in streamed] == [
+        "0.png",
+        "<array 1>",
+        "empty",
+        "3.png",
+        "4.png",
+        "bad.png",
+        "*.gif",
+        "1.png",
+    ]
+    assert "holds no images" in streamed[2].error and "no file matches" in streamed[6].error
+    assert "not a supported image" in streamed[5].error
+    assert [p.digit for p in streamed] == [
+        p.digit for p in predict(digits_model, images, errors="record")
+    ]
+    assert streamed[1].digit == test.labels[5] and all(p.picture is None for p in streamed)
+    with pytest.raises(ImageError, match="empty: folder holds no images"):
+        predict(digits_model, images)
+
+
+def test_list_sources_counts_without_reading(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not read yet")
+    sources = list_sources([str(tmp_path), "missing.png", str(tmp_path / "*.jpg")], errors="record")
+    assert sources[:2] == [str(tmp_path / "a.png"), "missing.png"]
+    assert isinstance(sources[2], Prediction) and "no file matches" in sources[2].error
+
+
+def test_csv_rows():
+    answered = Prediction("a.png", digit=3, confidence=0.9, probabilities=[0.1] * 10)
+    failed = Prediction("b.png", error="b.png: empty file")
+    assert csv_header()[:6] == ["path", "digit", "confidence", "reason", "error", "p0"]
+    assert len(csv_header()) == len(answered.to_row()) == len(failed.to_row()) == 15
+    assert failed.to_row()[:5] == ["b.png", None, None, None, "b.png: empty file"]

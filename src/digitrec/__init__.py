@@ -4,6 +4,7 @@
 >>> model = digitrec.train("keras-docs-cnn", output="cnn.digitrec")
 >>> digitrec.evaluate(model, "mnist").accuracy
 >>> [p.digit for p in digitrec.predict(model, "my_digit.png")]
+>>> [r.text for r in digitrec.read(None, "meter.jpg")]  # None: the bundled model
 
 Importing the package is cheap: Keras and TensorFlow load on first use.
 """
@@ -23,6 +24,8 @@ _EXPORTS = {
     "load_model": "digitrec.artifact",
     "DigitModel": "digitrec.artifact",
     "predict": "digitrec.predict",
+    "read": "digitrec.read",
+    "finetune": "digitrec.finetune",
     "DigitClassifier": "digitrec.estimator",
     "NotFittedError": "digitrec.estimator",
     "DigitrecError": "digitrec.errors",

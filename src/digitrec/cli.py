@@ -7,6 +7,8 @@ error, 2 for a usage error, 130 for Ctrl-C. Tracebacks appear only with DIGITREC
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import json
 import os
 import sys
@@ -15,6 +17,17 @@ from pathlib import Path
 from digitrec.config import PRESETS
 from digitrec.data import DATASETS
 from digitrec.errors import DigitrecError
+
+PROGRESS_MIN_IMAGES = 20  # smaller batches finish before a bar would help
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        "-m",
+        type=Path,
+        help="a .digitrec model file (default: the model bundled with digitrec)",
+    )
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a dataset's test split")
-    evaluate.add_argument("model", type=Path, metavar="MODEL", help="a .digitrec model file")
+    evaluate.add_argument(
+        "model_file", nargs="?", type=Path, metavar="MODEL", help="the same as --model"
+    )
+    _model_option(evaluate)
     evaluate.add_argument("--dataset", default="mnist", choices=DATASETS)
     evaluate.add_argument("--split", default="test", choices=("train", "test"))
     evaluate.add_argument("--json", action="store_true", help="print one line of JSON")
@@ -81,10 +97,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="read the digit in each image")
     predict.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="image files, folders of images, or http(s) URLs"
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, folders of images, quoted glob patterns ('scans/**/*.png'), "
+        "or http(s) URLs",
     )
-    predict.add_argument("--model", "-m", type=Path, required=True, help="a .digitrec model file")
-    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    _model_option(predict)
+    predict.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv"),
+        default="text",
+        help="text: 'PATH: DIGIT (CONFIDENCE)'; jsonl: one JSON object per image; "
+        "csv: path,digit,confidence,reason,error,p0..p9 (default: text)",
+    )
+    predict.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="jsonl",
+        help="the same as --format jsonl",
+    )
+    predict.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE",
+        help="write the answers to FILE instead of stdout, one flushed line per image",
+    )
+    predict.add_argument(
+        "--progress",
+        action="store_true",
+        help="always draw the progress bar on stderr (default: only on a terminal, "
+        f"for more than {PROGRESS_MIN_IMAGES} images)",
+    )
+    predict.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar and no 'wrote' notes"
+    )
     predict.add_argument(
         "--explain",
         type=Path,
@@ -94,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--plot", type=Path, metavar="PNG", help="write each model input beside its probabilities"
     )
+
+    read = commands.add_parser(
+        "read", help="read the number (digits written in a row) in each image"
+    )
+    read.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, folders of images, quoted glob patterns, or http(s) URLs",
+    )
+    _model_option(read)
+    read.add_argument("--json", action="store_true", help="one JSON object per line per image")
 
     show = commands.add_parser("show", help="save a grid of sample images from a dataset")
     show.add_argument("dataset", choices=DATASETS)
@@ -105,6 +166,32 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--count", "-n", type=int, default=40)
     show.add_argument("--output", "-o", type=Path, help="PNG to write (default: DATASET.png)")
     _data_dir(show)
+
+    finetune = commands.add_parser(
+        "finetune", help="adapt a model to your own handwriting (sub-folders 0-9 of images)"
+    )
+    finetune.add_argument(
+        "--images", type=Path, required=True, metavar="DIR", help="DIR/0/*.png ... DIR/9/*.png"
+    )
+    finetune.add_argument(
+        "--model", "-m", type=Path, help="model to start from (default: the bundled model)"
+    )
+    finetune.add_argument("--output", "-o", type=Path, required=True, help="model file to write")
+    for flag, kind, field in (
+        ("--holdout", float, "holdout"),
+        ("--epochs", int, "epochs"),
+        ("--learning-rate", float, "learning_rate"),
+        ("--seed", int, "seed"),
+    ):
+        finetune.add_argument(
+            flag,
+            type=kind,
+            dest=field,
+            metavar=field.split("_")[0].upper(),
+            help=f"FinetuneConfig.{field}",
+        )
+    finetune.add_argument("--json", action="store_true", help="print the report as JSON")
+    _data_dir(finetune)
 
     info = commands.add_parser("info", help="print a model file's metadata")
     info.add_argument("model", type=Path, metavar="MODEL")
@@ -186,19 +273,22 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from digitrec.artifact import load_model
+    from digitrec.artifact import DEFAULT_MODEL, load_model
     from digitrec.evaluate import evaluate
 
-    model = load_model(args.model)
+    if args.model and args.model_file:
+        raise DigitrecError("give the model once, as MODEL or as --model, not both")
+    model = load_model(args.model or args.model_file)  # neither: the bundled model
+    model_path = args.model or args.model_file or DEFAULT_MODEL
     result = evaluate(model, args.dataset, args.split, args.data_dir)
     if args.json:
-        print(json.dumps({"model": str(args.model), **result.to_dict()}))
+        print(json.dumps({"model": str(model_path), **result.to_dict()}))
     else:
         print(result.report())
     if args.plots:
         from digitrec import plots
 
-        title = f"{args.model.name} on {args.dataset} {args.split}"
+        title = f"{model_path.name} on {args.dataset} {args.split}"
         written = [
             plots.confusion_plot(
                 result.confusion, result.class_names, args.plots / "confusion.png", title
@@ -214,7 +304,7 @@ def cmd_evaluate(args) -> int:
         if model.metadata.get("history"):
             written.append(
                 plots.training_curves(
-                    model.metadata["history"], args.plots / "curves.png", args.model.name
+                    model.metadata["history"], args.plots / "curves.png", model_path.name
                 )
             )
         print("wrote " + ", ".join(map(str, written)), file=sys.stderr if args.json else None)
@@ -223,33 +313,53 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from digitrec.artifact import load_model
-    from digitrec.predict import predict
+    from digitrec.predict import iter_predict, list_sources
+    from digitrec.progress import Progress
 
-    model = load_model(args.model)
+    if args.output:
+        _check_writable(args.output)
+    model = load_model(args.model)  # None: the bundled model
     if args.explain and model.input_size != (28, 28):
         raise DigitrecError(
             f"--explain shows the 28x28 pipeline; this model takes {model.input_size} images "
             f"and uses the tutorial's grey-invert-resize"
         )
-    predictions = predict(model, args.images, errors="record", keep_pictures=bool(args.explain))
-    for prediction in predictions:
-        if prediction.error:
-            print(f"digitrec: error: {prediction.error}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(prediction.to_dict()), flush=True)
-        elif not prediction.error:
-            answer = (
-                f"{prediction.digit} ({prediction.confidence:.1%})"
-                if prediction.digit is not None
-                else f"no digit ({prediction.reason})"
-            )
-            print(f"{prediction.source}: {answer}", flush=True)
-    if args.explain:
-        _explain(predictions, args.explain)
+    sources = list_sources(args.images, errors="record")
+    show_bar = not args.quiet and (
+        args.progress or (len(sources) > PROGRESS_MIN_IMAGES and sys.stderr.isatty())
+    )
+    failed, shown = False, []
+    with (
+        _open_answers(args.output) as out,
+        Progress(len(sources), "predict", enabled=show_bar) as bar,
+    ):
+        write = _answer_writer(args.format, out, len(model.class_names))
+        out_is_terminal = out.isatty()
+
+        def note(text: str) -> None:  # a line on stderr, above the progress bar
+            bar.clear()
+            print(text, file=sys.stderr, flush=True)
+
+        for prediction in iter_predict(
+            model, sources, errors="record", keep_pictures=bool(args.explain)
+        ):
+            if prediction.error:
+                failed = True
+                note(f"digitrec: error: {prediction.error}")
+            if out_is_terminal:
+                bar.clear()
+            write(prediction)
+            if args.explain and prediction.picture is not None:
+                path = _explain(prediction, args.explain)
+                if not args.quiet:
+                    note(f"wrote {path}")
+            if args.plot and prediction.model_input is not None:
+                prediction.picture = None  # keep only the small model input for the plot
+                shown.append(prediction)
+            bar.update()
     if args.plot:
         from digitrec.plots import prediction_plot
 
-        shown = [p for p in predictions if p.model_input is not None]
         prediction_plot(
             [p.model_input for p in shown],
             [p.probabilities for p in shown],
@@ -257,22 +367,117 @@ def cmd_predict(args) -> int:
             model.class_names,
             args.plot,
         )
-        print(f"wrote {args.plot}", file=sys.stderr)
-    return 1 if any(p.error for p in predictions) else 0
+        if not args.quiet:
+            print(f"wrote {args.plot}", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def _explain(predictions, folder: Path) -> None:
+def _check_writable(path: Path) -> None:
+    """Refuse an --output that cannot be written before any model or image is read."""
+    folder = path.parent
+    if os.path.isdir(path):
+        raise DigitrecError(f"{path}: is a folder; --output takes a file name")
+    if not os.path.isdir(folder):
+        raise DigitrecError(f"{path}: cannot write, folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise DigitrecError(f"{path}: cannot write here (permission denied)")
+
+
+@contextlib.contextmanager
+def _open_answers(path: Path | None):
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        raise DigitrecError(f"{path}: cannot write ({error.strerror or error})") from None
+    with file:
+        yield file
+
+
+def _answer_writer(output_format: str, out, n_classes: int):
+    """A function writing one ``Prediction`` as a line of ``output_format``, flushed, so an
+    interrupted batch keeps every answer already made."""
+    from digitrec.predict import csv_header
+
+    if output_format == "csv":
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(csv_header(n_classes))
+
+    def write(prediction) -> None:
+        if output_format == "jsonl":
+            out.write(json.dumps(prediction.to_dict()) + "\n")
+        elif output_format == "csv":
+            rows.writerow(prediction.to_row(n_classes))
+        elif not prediction.error:  # text: errors go to stderr only
+            answer = (
+                f"{prediction.digit} ({prediction.confidence:.1%})"
+                if prediction.digit is not None
+                else f"no digit ({prediction.reason})"
+            )
+            out.write(f"{prediction.source}: {answer}\n")
+        out.flush()
+
+    return write
+
+
+def _explain(prediction, folder: Path) -> Path:
     from digitrec.pipeline import normalize_stages
     from digitrec.plots import explain_strip
 
-    for prediction in predictions:
-        if prediction.picture is None:
-            continue
-        image = prediction.picture
-        answer = prediction.digit if prediction.digit is not None else prediction.reason
-        path = folder / f"{Path(prediction.source).stem}-explain.png"
-        explain_strip(image, normalize_stages(image), path, f"{prediction.source}: {answer}")
-        print(f"wrote {path}", file=sys.stderr)
+    image = prediction.picture
+    answer = prediction.digit if prediction.digit is not None else prediction.reason
+    path = folder / f"{Path(prediction.source).stem}-explain.png"
+    explain_strip(image, normalize_stages(image), path, f"{prediction.source}: {answer}")
+    return path
+
+
+def cmd_finetune(args) -> int:
+    from digitrec.finetune import FinetuneConfig, finetune
+
+    fields = ("holdout", "epochs", "learning_rate", "seed")
+    config = FinetuneConfig(**{f: getattr(args, f) for f in fields if getattr(args, f) is not None})
+    _, report = finetune(
+        args.images,
+        args.model,
+        config=config,
+        output=args.output,
+        data_dir=args.data_dir,
+        verbose=not args.json,
+    )
+    for item in report["skipped"]:
+        print(f"digitrec: skipped {item['path']}: {item['why']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    before, after = report["before"], report["after"]
+
+    def pct(value):
+        return "n/a" if value is None else f"{value:.2%}"
+
+    print(
+        f"your held-out digits ({report['n_holdout']}): {pct(before['user'])} -> "
+        f"{pct(after['user'])}\n"
+        f"MNIST test: {pct(before['mnist_test'])} -> {pct(after['mnist_test'])}\n"
+        f"kept epoch {report['kept_epoch']} of {config.epochs}; saved {args.output}"
+    )
+    return 0
+
+
+def cmd_read(args) -> int:
+    from digitrec.read import iter_read
+
+    failed = False
+    for reading in iter_read(args.model, args.images, errors="record"):  # None: bundled
+        if reading.error:
+            failed = True
+            print(f"digitrec: error: {reading.error}", file=sys.stderr, flush=True)
+        if args.json:
+            print(json.dumps(reading.to_dict()), flush=True)
+        elif not reading.error:
+            print(f"{reading.source}: {reading.summary()}", flush=True)
+    return 1 if failed else 0
 
 
 def cmd_show(args) -> int:
@@ -330,7 +535,9 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "read": cmd_read,
     "show": cmd_show,
+    "finetune": cmd_finetune,
     "info": cmd_info,
     "presets": cmd_presets,
 }

@@ -6,7 +6,11 @@ an RGB or grey ``uint8`` array; ``preprocess`` turns that into a model input.
 
 from __future__ import annotations
 
+import glob
 import io
+import os
+import re
+import stat
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +24,7 @@ from digitrec.errors import ImageError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 40_000_000  # larger pictures are refused before they are decoded
+MAX_FILE_BYTES = 256 * 2**20  # a bigger "image" file is almost surely not a digit
 MAX_DOWNLOAD_BYTES = 20 * 2**20
 URL_TIMEOUT = 10.0
 
@@ -28,74 +33,127 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
+def is_pattern(source: str) -> bool:
+    """A glob such as ``scans/*.png`` that the shell left alone (quoted, or matching nothing)."""
+    return not is_url(source) and any(c in source for c in "*?[") and not os.path.exists(source)
+
+
 def expand_sources(sources: list[str]) -> list[str]:
-    """Files and URLs as given; folders replaced by the images inside them, sorted."""
-    expanded = []
-    for source in sources:
-        path = Path(source)
-        if not is_url(source) and path.is_dir():
-            found = sorted(
-                str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS
-            )
-            if not found:
-                raise ImageError(f"{source}: folder holds no images ({', '.join(EXTENSIONS)})")
-            expanded.extend(found)
-        else:
-            expanded.append(source)
-    return expanded
+    """Files and URLs as given; folders and glob patterns replaced by their images, sorted."""
+    return [found for source in sources for found in expand_source(source)]
+
+
+def expand_source(source: str) -> list[str]:
+    """One argument's images. Files and URLs are kept as given, to fail one by one when
+    read; a folder or a pattern that names no image at all is an error for that argument.
+
+    >>> expand_source("scans/**/*.png")  # expanded here, so it works on every shell
+    ['scans/a.png', 'scans/b/c.png']
+    """
+    if is_url(source):
+        return [source]
+    # os.path, unlike Path.is_dir, answers False instead of raising for a name that is
+    # too long or in a folder we may not enter: reading the file then says why.
+    if os.path.isdir(source):
+        found = _images_in(Path(source))
+        if not found:
+            raise ImageError(f"{source}: folder holds no images ({', '.join(EXTENSIONS)})")
+        return found
+    if not is_pattern(source):
+        return [source]
+    matches = glob.glob(os.path.expanduser(source), recursive=True)
+    found = set()
+    for match in matches:
+        if os.path.isdir(match):
+            found.update(_images_in(Path(match)))
+        elif os.path.isfile(match) and Path(match).suffix.lower() in EXTENSIONS:
+            found.add(match)
+    if not matches:
+        raise ImageError(f"{source}: no file matches this pattern")
+    if not found:
+        raise ImageError(
+            f"{source}: the pattern matches {len(matches)} paths but no images "
+            f"({', '.join(EXTENSIONS)})"
+        )
+    return sorted(found)
+
+
+def _images_in(folder: Path) -> list[str]:
+    # rglob does not follow links to folders, so a link loop cannot make this run forever.
+    return sorted(
+        str(p) for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and os.path.isfile(p)
+    )
 
 
 def read_source(source: str) -> bytes:
-    """The bytes of a file path or an http(s) URL (size-limited, with a timeout)."""
+    """The bytes of a file path or an http(s) URL (size-limited, with a timeout).
+
+    Only regular files are opened: a named pipe or a device would block or never end.
+    """
     if is_url(source):
         return _download(source)
-    path = Path(source)
-    if not path.exists():
-        raise ImageError(f"{source}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{source}: is a folder, not an image")
+    limit_mib = MAX_FILE_BYTES // 2**20
     try:
-        return path.read_bytes()
+        info = os.stat(source)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageError(f"{source}: is a folder, not an image")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{source}: not a regular file (a pipe, socket or device)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageError(f"{source}: {info.st_size} bytes is over the {limit_mib} MiB limit")
+        with open(source, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
+    except FileNotFoundError:
+        raise ImageError(f"{source}: no such file") from None
     except OSError as error:
         raise ImageError(f"{source}: cannot read ({error.strerror or error})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"{source}: larger than the {limit_mib} MiB limit")
+    return data
 
 
 def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
     """Decode image bytes into ``uint8`` grey ``(h, w)`` or RGB ``(h, w, 3)``.
 
     EXIF orientation is applied and transparency is flattened onto white, so a canvas
-    export with a transparent background reads as ink on paper, not ink on black.
+    export with a transparent background reads as ink on paper, not ink on black. Of a
+    multi-frame file (animated GIF, multi-page TIFF) the first frame is read.
     """
     if not data:
         raise ImageError(f"{name}: empty file")
+    limit = f"limit {MAX_PIXELS // 10**6} megapixels"
     try:
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata it skips (bad EXIF, short tags): the
+            # picture is still read, and stderr stays one line per real error.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{name}: {width}x{height} pixels is too large "
-                        f"(limit {MAX_PIXELS // 10**6} megapixels)"
-                    )
+                    raise ImageError(f"{name}: {width}x{height} pixels is too large ({limit})")
                 image.load()
                 image = ImageOps.exif_transpose(image)
                 return _to_array(image)
     except ImageError:
         raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as error:
-        reason = (
-            "not a supported image"
-            if isinstance(error, UnidentifiedImageError)
-            else "image too large"
-        )
-        raise ImageError(f"{name}: {reason}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not a supported image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Pillow refuses the largest pictures itself, before digitrec sees their size.
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(pixels[1]) / 10**6:.0f} megapixels" if pixels else "the picture"
+        raise ImageError(f"{name}: {size} is too large ({limit})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"{name}: damaged or truncated image ({error})") from None
+    except MemoryError:
+        raise ImageError(f"{name}: not enough memory to decode this picture") from None
+    except Exception as error:
+        # Hostile bytes reach Pillow's parsers here, and fuzzed files can make a decoder
+        # fail in ways it does not document (struct.error, IndexError ...): that is still
+        # one damaged file, not a reason to stop a batch.
+        reason = f"{type(error).__name__}: {error}"
+        raise ImageError(f"{name}: damaged or truncated image ({reason})") from None
 
 
 def load_image(source: str) -> np.ndarray:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from digitrec.errors import ImageError
-from digitrec.images import expand_sources, load_image
+from digitrec.images import expand_source, load_image
 from digitrec.preprocess import prepare_image
 
 
@@ -38,48 +39,133 @@ class Prediction:
             result["error"] = self.error
         return result
 
+    def to_row(self, n_classes: int = 10) -> list:
+        """The cells under ``csv_header(n_classes)``; ``csv`` writes None as an empty cell."""
+        probabilities = self.probabilities or [None] * n_classes
+        return [self.source, self.digit, self.confidence, self.reason, self.error, *probabilities]
+
+
+def csv_header(n_classes: int = 10) -> list[str]:
+    return ["path", "digit", "confidence", "reason", "error", *(f"p{i}" for i in range(n_classes))]
+
 
 def predict(
     model, images, *, errors: str = "raise", keep_pictures: bool = False
 ) -> list[Prediction]:
     """Read one digit from each image.
 
-    ``images``: a path, URL or folder, an image array, or a list of them. With
-    ``errors="record"`` an unreadable image gives a ``Prediction`` with ``error`` set
+    ``images``: a path, URL, folder or glob pattern, an image array, or a list of them.
+    With ``errors="record"`` an unreadable image gives a ``Prediction`` with ``error`` set
     instead of raising, so one bad file does not lose a batch. ``keep_pictures`` keeps
     each decoded picture on its ``Prediction`` (for ``--explain``), not reading it twice.
 
     >>> [p.digit for p in predict(load_model("cnn30.digitrec"), "my_seven.png")]
     [7]
     """
+    return list(iter_predict(model, images, errors=errors, keep_pictures=keep_pictures))
+
+
+def iter_predict(
+    model, images, *, errors: str = "raise", keep_pictures: bool = False, batch_size: int = 256
+) -> Iterator[Prediction]:
+    """``predict`` as a stream, in the order of ``images``: ``batch_size`` pictures are
+    decoded and classified at a time, so answers come out as they are made and memory
+    stays bounded on a folder of 100,000 images.
+
+    >>> for prediction in iter_predict(model, "scans/*.png", errors="record"):
+    ...     print(prediction.source, prediction.digit)
+    """
     if isinstance(model, str | Path):
         from digitrec.artifact import load_model
 
         model = load_model(model)
+    sources = list_sources(images, errors=errors)
+    for start in range(0, len(sources), batch_size):
+        batch = [
+            _prepare(source, model.input_size, index, errors)
+            for index, source in enumerate(sources[start : start + batch_size], start)
+        ]
+        readable = [p for p in batch if p.model_input is not None and p.reason is None]
+        if readable:
+            answers = classify(model, np.stack([p.model_input for p in readable]))
+            for prediction, answer in zip(readable, answers, strict=True):
+                prediction.digit = answer.digit
+                prediction.confidence = answer.confidence
+                prediction.probabilities = answer.probabilities
+                prediction.reason = answer.reason
+        for prediction in batch:
+            if not keep_pictures:
+                prediction.picture = None
+            yield prediction
+
+
+def list_sources(images, *, errors: str = "raise") -> list[str | np.ndarray | Prediction]:
+    """Every image ``iter_predict`` will read, in order, without reading any (so a caller
+    can count them first): folders and glob patterns expanded, arrays and files as given.
+
+    With ``errors="record"`` an argument that names no image (an empty folder, a pattern
+    matching nothing) stays in the list as a failed ``Prediction`` instead of raising.
+    """
     items = images if isinstance(images, list | tuple) else [images]
     sources = []
     for item in items:
-        if isinstance(item, np.ndarray):
+        if isinstance(item, np.ndarray | Prediction):
             sources.append(item)
-        else:
-            sources.extend(expand_sources([str(item)]))
-    predictions = [
-        _prepare(source, model.input_size, index, errors) for index, source in enumerate(sources)
-    ]
-    if not keep_pictures:
-        for prediction in predictions:
-            prediction.picture = None
-    readable = [p for p in predictions if p.model_input is not None and p.reason is None]
-    if readable:
-        probabilities = model.predict_proba(np.stack([p.model_input for p in readable]))
-        for prediction, row in zip(readable, probabilities, strict=True):
-            prediction.digit = int(row.argmax())
-            prediction.confidence = round(float(row.max()), 6)
-            prediction.probabilities = [round(float(x), 6) for x in row]
-    return predictions
+            continue
+        try:
+            sources.extend(expand_source(str(item)))
+        except ImageError as error:
+            if errors == "raise":
+                raise
+            sources.append(Prediction(str(item), error=str(error)))
+    return sources
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's reading of one prepared input; ``digit`` is None when it refuses."""
+
+    digit: int | None
+    confidence: float
+    probabilities: list[float]
+    reason: str | None = None
+
+
+def classify(model, inputs: np.ndarray) -> list[Answer]:
+    """Read prepared ``uint8`` model inputs ``(n, h, w)`` (from ``prepare_image``).
+
+    The one place where model outputs become answers, shared by ``predict``, ``read`` and
+    the server, so every entry point refuses and reports confidence the same way.
+    """
+    digit_probabilities, not_digit = model.scores(inputs)
+    refused = model.calibration.refused(digit_probabilities, not_digit)
+    threshold = model.calibration.threshold
+    answers = []
+    for row, other, refuse in zip(digit_probabilities, not_digit, refused, strict=True):
+        best = int(row.argmax())
+        confidence = round(float(row[best]), 6)
+        reason = None
+        if refuse and other >= row[best]:
+            reason = f"not a digit ({other:.0%} sure; best digit {best} at {confidence:.0%})"
+        elif refuse:
+            reason = (
+                f"unsure: best guess {best} at {confidence:.0%}, below the "
+                f"{threshold:.0%} needed to answer"
+            )
+        answers.append(
+            Answer(
+                digit=None if refuse else best,
+                confidence=confidence,
+                probabilities=[round(float(x), 6) for x in row],
+                reason=reason,
+            )
+        )
+    return answers
 
 
 def _prepare(source, size: tuple[int, int], index: int, errors: str) -> Prediction:
+    if isinstance(source, Prediction):  # an argument that named no image at all
+        return source
     name = f"<array {index}>" if isinstance(source, np.ndarray) else source
     try:
         image = source if isinstance(source, np.ndarray) else load_image(source)

@@ -1,0 +1,426 @@
+"""From a picture of a number written in a row to one MNIST-like 28x28 input per digit.
+
+A year, a meter reading or a form field holds several digits, so ``pipeline.normalize``
+(which keeps one digit) cannot read it. This module finds the digits first, then sends
+each through the same last stages as a single digit:
+
+    grey -> working size -> ink map -> mask -> ruled lines -> pieces (connected
+    components) -> drop specks and paper edges -> merge pieces of one digit -> split
+    touching digits -> per digit: stroke thickness, fit 20x20, centre of mass
+
+Pure array functions: no model, no I/O. Boxes are in the original picture's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitrec import pipeline as P
+
+SPECK = 0.2  # a piece whose longer side is below this fraction of the digit height
+SHORT = 0.4  # a group this much shorter than the digits is punctuation or a dash
+TALL = 0.75  # a piece at least this tall is a digit of its own, never part of another
+MERGE = 0.5  # pieces whose x-extents overlap by half the narrower one's width are one digit
+WIDE = 1.1  # a group wider than this many digit heights holds touching digits
+DIGIT_WIDTH = (0.55, 0.75, 0.9)  # typical digit width / height: lowest, default, highest
+READ_WIDER = 0.8  # with a scorer, groups wider than this (x digit height) are cut by reading
+MAX_WIDTH = 1.2  # no single digit is wider than this (x digit height)
+GRID = 0.1  # also a cut candidate every GRID digit heights: junctions off the minima
+EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
+CONNECTED = 0.8  # the share of a cut piece's ink that must be one connected stroke
+LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
+
+# Model inputs (n, 28, 28) -> how well each reads as one digit (higher is better).
+Scorer = Callable[[np.ndarray], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class DigitImage:
+    """One digit found in a picture: where it is and what the model should see."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the original picture's pixels
+    model_input: np.ndarray  # uint8 (28, 28), MNIST-like
+
+
+@dataclass
+class Piece:
+    """A piece of writing: its bounding box in the working picture and its mask there."""
+
+    top: int
+    left: int
+    mask: np.ndarray  # bool, the bounding box's size
+
+    @property
+    def height(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.mask.shape[1]
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    def union(self, other: Piece) -> Piece:
+        top, left = min(self.top, other.top), min(self.left, other.left)
+        bottom, right = max(self.bottom, other.bottom), max(self.right, other.right)
+        mask = np.zeros((bottom - top, right - left), bool)
+        for piece in (self, other):
+            rows = slice(piece.top - top, piece.bottom - top)
+            mask[rows, piece.left - left : piece.right - left] |= piece.mask
+        return Piece(top, left, mask)
+
+
+def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
+    """The digits of a number written in a row, left to right; [] when there is no ink.
+
+    Touching digits are cut by their width alone, or, given ``score`` (model inputs
+    ``(n, 28, 28)`` -> how well each reads as one digit, higher is better), where the
+    pieces read best.
+
+    >>> [d.box for d in segment(load_image("year.png"))]
+    [(12, 8, 60, 90), (70, 10, 118, 92), (126, 9, 171, 90), (180, 8, 230, 93)]
+    """
+    grey = P.to_grey(image)
+    work = row_working_size(grey)
+    ink = P.ink_map(work)
+    groups, height = find_groups(ink)
+    width = typical_width(groups, height)
+    if score is None:
+        digits = [piece for group in groups for piece in split_wide(group, height, width)]
+    else:
+        digits = split_by_reading(ink, groups, height, width, score)
+    digits.sort(key=lambda piece: piece.left + piece.right)
+    scale_y, scale_x = grey.shape[0] / work.shape[0], grey.shape[1] / work.shape[1]
+    return [
+        DigitImage(_original_box(piece, scale_x, scale_y, grey.shape), digit_input(ink, piece))
+        for piece in digits
+    ]
+
+
+def find_groups(ink: np.ndarray) -> tuple[list[Piece], float]:
+    """The writing's groups (one digit each, or touching digits) and the digit height."""
+    mask = remove_lines(P.ink_mask(ink))
+    pieces = drop_border_runners(components(mask), mask.shape)
+    if not pieces:
+        return [], 0.0
+    height = digit_height(pieces)
+    pieces = [b for b in pieces if max(b.height, b.width) >= SPECK * height]
+    groups = merge_pieces(pieces, height)
+    height = digit_height(groups)  # again: a ruled line may have cut every digit in two
+    # As in the pipeline, marks too small to be writing (dust, a fibre) are no digits.
+    smallest = max(P.MIN_DIGIT, 0.03 * min(ink.shape))
+    return [
+        g for g in groups if g.height >= SHORT * height and max(g.height, g.width) >= smallest
+    ], height
+
+
+def row_working_size(grey: np.ndarray) -> np.ndarray:
+    """``pipeline.working_size`` for a picture of one or two digits, so that a single digit
+    gets exactly the model input ``predict`` gives it; a longer row is scaled by its
+    shorter side instead, so that its digits keep enough pixels for morphology."""
+    short, long = sorted(grey.shape)
+    if long <= 2 * short:
+        return P.working_size(grey)
+    scale = min(np.clip(short, P.MIN_SIDE, P.MAX_SIDE / 2) / short, 4 * P.MAX_SIDE / long)
+    if scale == 1.0:
+        return grey
+    height, width = grey.shape
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    method = Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.BOX
+    return np.asarray(Image.fromarray(grey, mode="F").resize(size, method))
+
+
+def remove_lines(mask: np.ndarray) -> np.ndarray:
+    """``pipeline.remove_ruled_lines``, but a straight stroke as thick as a digit's (a "1"
+    as tall as the crop) stays: the pipeline judges a line's thickness against the
+    picture's extent across it, which in a wide row is the width, not the digit's size."""
+    cleaned = P.remove_ruled_lines(mask)
+    lost = mask & ~cleaned
+    if not lost.any():
+        return cleaned
+    height, width = mask.shape
+    limit = max(2, 0.04 * min(height, width))
+    for run, axis in (((max(3, int(height * 0.8)), 1), 1), ((1, max(3, int(width * 0.8))), 0)):
+        lines = ndimage.binary_opening(lost, structure=np.ones(run, bool))
+        labels, _ = ndimage.label(lines)
+        for index, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box[axis].stop - box[axis].start > limit:
+                cleaned |= ndimage.binary_dilation(labels == index) & lost
+    return cleaned
+
+
+def components(mask: np.ndarray) -> list[Piece]:
+    """The connected pieces of the mask (8-connected, as the pipeline labels them)."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    return [
+        Piece(box[0].start, box[1].start, labels[box] == index)
+        for index, box in enumerate(ndimage.find_objects(labels), start=1)
+    ]
+
+
+def drop_border_runners(pieces: list[Piece], shape: tuple[int, int]) -> list[Piece]:
+    """Drop what runs along the picture's edge (a paper edge, the table), as the pipeline
+    does, when some digit-sized piece stands clear of the border."""
+    height, width = shape
+
+    def contact(piece: Piece) -> float:
+        along = [0.0]
+        if piece.top == 0:
+            along.append(piece.mask[0].sum() / width)
+        if piece.bottom == height:
+            along.append(piece.mask[-1].sum() / width)
+        if piece.left == 0:
+            along.append(piece.mask[:, 0].sum() / height)
+        if piece.right == width:
+            along.append(piece.mask[:, -1].sum() / height)
+        return max(along)
+
+    touching = [contact(piece) for piece in pieces]
+    clear = any(
+        c == 0 and max(b.height, b.width) >= 0.25 * min(shape)
+        for b, c in zip(pieces, touching, strict=True)
+    )
+    return [b for b, c in zip(pieces, touching, strict=True) if not clear or c <= 0.5]
+
+
+def digit_height(pieces: list[Piece]) -> float:
+    """The height of a digit in this picture: the upper quartile of the tall pieces, so
+    that neither specks and detached bars nor short wide digits drag it down."""
+    heights = np.array([piece.height for piece in pieces])
+    return float(np.percentile(heights[heights >= 0.5 * heights.max()], 75))
+
+
+def merge_pieces(pieces: list[Piece], height: float) -> list[Piece]:
+    """Join the pieces of one digit (a 5's detached bar, a 4 written in two strokes, a
+    digit cut in two by a ruled line): a piece joins the group its x-extent overlaps most,
+    if the overlap is at least MERGE of the narrower one's width. A tall piece is a digit
+    of its own, so two digits that overlap a little (slanted writing) stay apart, unless
+    the two lie one above the other with a small gap (a digit cut across)."""
+    groups: list[Piece] = []
+    for piece in sorted(pieces, key=lambda b: b.height, reverse=True):
+        best, best_overlap = None, MERGE
+        for index, group in enumerate(groups):
+            overlap = min(piece.right, group.right) - max(piece.left, group.left)
+            overlap /= min(piece.width, group.width)
+            joined = max(piece.bottom, group.bottom) - min(piece.top, group.top)
+            gap = max(piece.top, group.top) - min(piece.bottom, group.bottom)
+            part = piece.height < TALL * height and joined <= 1.5 * height
+            stacked = 0 <= gap <= 0.25 * height
+            if overlap >= best_overlap and (part or stacked):
+                best, best_overlap = index, overlap
+        if best is None:
+            groups.append(piece)
+        else:
+            groups[best] = groups[best].union(piece)
+    return groups
+
+
+def typical_width(groups: list[Piece], height: float) -> float:
+    """A digit's width here: the median width of the groups narrow enough to be one digit,
+    kept within the range handwriting has (a row of 1s says little about the width of 2s)."""
+    low, default, high = (ratio * height for ratio in DIGIT_WIDTH)
+    single = [g.width for g in groups if g.width <= WIDE * height]
+    return float(np.clip(np.median(single), low, high)) if single else default
+
+
+def digit_count(width: int, height: float, digit_width: float) -> int:
+    """How many touching digits a group of this width holds."""
+    if width <= WIDE * height:
+        return 1
+    return max(2, round(width / digit_width))
+
+
+def split_wide(group: Piece, height: float, digit_width: float) -> list[Piece]:
+    """Cut a group of touching digits into ``digit_count`` pieces along the cheapest
+    top-to-bottom paths near the evenly spaced positions (a drop-fall style cut that can
+    bend around strokes instead of cutting through them)."""
+    count = digit_count(group.width, height, digit_width)
+    if count == 1:
+        return [group]
+    step = group.width / count
+    half = max(1, int(0.35 * step))
+    owner = np.zeros(group.mask.shape, np.int32)
+    columns = np.arange(group.width)
+    for k in range(1, count):
+        ideal = round(k * step)
+        path = cut_path(group.mask, max(0, ideal - half), min(group.width, ideal + half + 1), ideal)
+        owner += columns[None, :] >= path[:, None]
+    pieces = []
+    for k in range(count):
+        mask = group.mask & (owner == k)
+        if mask.sum() < 0.02 * height**2:  # a sliver left by the cut, not a digit
+            continue
+        rows, cols = np.nonzero(mask)
+        box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        pieces.append(Piece(group.top + rows.min(), group.left + cols.min(), mask[box]))
+    return pieces or [group]
+
+
+def cut_path(mask: np.ndarray, low: int, high: int, ideal: int) -> np.ndarray:
+    """The column of the cut in each row: the path from top to bottom within columns
+    [low, high) that crosses the least ink, moving at most one column per row, with a
+    mild pull towards ``ideal`` so that on blank paper it stays where it was meant."""
+    window = mask[:, low:high].astype(np.float32)
+    columns = np.arange(low, high)
+    cost = window + 0.1 * np.abs(columns - ideal) / max(1, high - low)
+    total = cost[0].copy()
+    moves = np.zeros(window.shape, np.int8)
+    blocked = np.array([np.inf], np.float32)
+    for row in range(1, len(window)):
+        options = np.stack(
+            [
+                np.concatenate([blocked, total[:-1]]) + 0.05,  # from the column on the left
+                total,
+                np.concatenate([total[1:], blocked]) + 0.05,  # from the column on the right
+            ]
+        )
+        choice = options.argmin(axis=0)
+        moves[row] = choice - 1
+        total = cost[row] + options[choice, np.arange(len(total))]
+    path = np.empty(len(window), np.int64)
+    path[-1] = int(total.argmin())
+    for row in range(len(window) - 1, 0, -1):
+        path[row - 1] = path[row] + moves[row, path[row]]
+    return path + low
+
+
+def split_by_reading(
+    ink: np.ndarray, groups: list[Piece], height: float, digit_width: float, score: Scorer
+) -> list[Piece]:
+    """Cut each group wider than READ_WIDER where its pieces read best: every span between
+    two candidate cuts that could be one digit is scored (one call for the whole picture),
+    and the best chain of spans from the group's left edge to its right edge wins."""
+    plans = [
+        _spans(group, height, digit_width) if group.width > READ_WIDER * height else ([], [], 0)
+        for group in groups
+    ]
+    pieces = [piece for _, candidates, _ in plans for piece in candidates]
+    inputs = [digit_input(ink, piece) for piece in pieces]
+    # The model's score, less a cost for a piece much lower than the digits: a cut that
+    # leaves a stroke's end or half a loop may still read confidently.
+    scores = iter(
+        [
+            float(value) - LOW_COST * max(0.0, LOW_PIECE - piece.height / height)
+            for value, piece in zip(score(np.stack(inputs)) if inputs else [], pieces, strict=True)
+        ]
+    )
+    digits = []
+    for group, (spans, candidates, n_paths) in zip(groups, plans, strict=True):
+        chosen = best_chain(spans, [next(scores) for _ in candidates], n_paths)
+        if chosen is None:
+            digits.extend(split_wide(group, height, digit_width))
+        else:
+            digits.extend(candidates[index] for index in chosen)
+    return digits
+
+
+def _spans(group: Piece, height: float, digit_width: float):
+    """The spans between candidate cuts that could hold one digit: (first, last) path
+    indices, their pieces, and the number of paths (both edges included)."""
+    edges = [np.zeros(group.height, np.int64), np.full(group.height, group.width, np.int64)]
+    paths = [edges[0], *cut_candidates(group, height, digit_width), edges[1]]
+    spans, pieces = [], []
+    if group.width <= MAX_WIDTH * height:  # it may be one wide digit, kept whole
+        spans, pieces = [(0, len(paths) - 1)], [group]
+    for first in range(len(paths) - 1):
+        for last in range(first + 1, len(paths)):
+            too_wide = paths[last].min() - paths[first].max() > MAX_WIDTH * height
+            if too_wide or (first, last) == (0, len(paths) - 1):
+                continue
+            piece = _between(group, paths[first], paths[last], height)
+            if piece is not None and piece.width <= MAX_WIDTH * height:
+                spans.append((first, last))
+                pieces.append(piece)
+    return spans, pieces, len(paths)
+
+
+def best_chain(spans: list[tuple[int, int]], scores: list[float], n_paths: int) -> list[int] | None:
+    """The spans (indices) that chain from the first path to the last with the highest
+    total score; None when no chain exists (dynamic programming over the paths)."""
+    best: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+    for index in sorted(range(len(spans)), key=lambda i: spans[i][1]):
+        first, last = spans[index]
+        if first in best:
+            total = best[first][0] + scores[index]
+            if last not in best or total > best[last][0]:
+                best[last] = (total, [*best[first][1], index])
+    return best[n_paths - 1][1] if n_paths > 1 and n_paths - 1 in best else None
+
+
+def cut_candidates(group: Piece, height: float, digit_width: float) -> list[np.ndarray]:
+    """Where touching digits may meet, left to right: cut paths through the minima of the
+    vertical ink projection, and through the evenly spaced positions ``split_wide`` would
+    use for about as many digits as the width suggests."""
+    profile = group.mask.sum(axis=0).astype(np.float32)
+    profile = ndimage.uniform_filter1d(profile, max(1, int(0.05 * height)))
+    reach = max(1, int(0.12 * height))
+    lowest = profile == ndimage.minimum_filter1d(profile, 2 * reach + 1)
+    runs, count = ndimage.label(lowest)
+    columns = [int(np.mean(np.flatnonzero(runs == k))) for k in range(1, count + 1)]
+    pieces = digit_count(group.width, height, digit_width)
+    for n in range(max(2, pieces - 1), pieces + 2):
+        columns.extend(round(k * group.width / n) for k in range(1, n))
+    if GRID:  # junctions that are no projection minimum (a 1 leaning on a 0)
+        columns.extend(np.arange(GRID * height, group.width, GRID * height).round().astype(int))
+    margin = EDGE * height
+    paths: list[np.ndarray] = []
+    for column in sorted(c for c in columns if margin <= c <= group.width - margin):
+        low, high = max(0, column - reach), min(group.width, column + reach + 1)
+        path = cut_path(group.mask, low, high, column)
+        if all(np.abs(path - other).mean() > 0.04 * height for other in paths):
+            paths.append(path)
+    return sorted(paths, key=lambda path: path.mean())
+
+
+def _between(group: Piece, left: np.ndarray, right: np.ndarray, height: float) -> Piece | None:
+    """The ink of ``group`` between two cut paths, or None if it is a sliver."""
+    columns = np.arange(group.width)[None, :]
+    mask = group.mask & (columns >= left[:, None]) & (columns < right[:, None])
+    if mask.sum() < 0.02 * height**2:
+        return None
+    rows, cols = np.nonzero(mask)
+    if np.ptp(cols) + 1 < 0.1 * height or np.ptp(rows) + 1 < SHORT * height:
+        return None  # too thin, or too low to be a digit (a 5's bar cut off its body)
+    # A cut that weaves between a neighbour's stroke ends leaves a few loose bits, which a
+    # model may still read confidently: a digit is mostly one connected stroke.
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count > 1 and np.bincount(labels.ravel())[1:].max() < CONNECTED * mask.sum():
+        return None
+    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+    return Piece(group.top + rows.min(), group.left + cols.min(), mask[box])
+
+
+def digit_input(ink: np.ndarray, piece: Piece) -> np.ndarray:
+    """The 28x28 model input for one digit: the pipeline's thickness, fit and centring
+    steps on a crop around it, with a margin wide enough that they see what they would
+    see on the whole picture."""
+    margin = math.ceil(0.3 * max(piece.height, piece.width)) + 4
+    top, left = max(0, piece.top - margin), max(0, piece.left - margin)
+    bottom = min(ink.shape[0], piece.bottom + margin)
+    right = min(ink.shape[1], piece.right + margin)
+    mask = np.zeros((bottom - top, right - left), bool)
+    mask[piece.top - top : piece.bottom - top, piece.left - left : piece.right - left] = piece.mask
+    thick_ink, thick = P.thicken(ink[top:bottom, left:right], mask)
+    return P.centre_in_box(thick_ink, thick)
+
+
+def _original_box(piece: Piece, scale_x: float, scale_y: float, shape) -> tuple[int, ...]:
+    height, width = shape
+    return (
+        max(0, math.floor(piece.left * scale_x)),
+        max(0, math.floor(piece.top * scale_y)),
+        min(width, math.ceil(piece.right * scale_x)),
+        min(height, math.ceil(piece.bottom * scale_y)),
+    )

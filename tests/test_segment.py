@@ -1,0 +1,177 @@
+"""Finding the digits of a number written in a row, on synthetic pictures."""
+
+from functools import cache
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from digitrec import pipeline as P
+from digitrec import segment as S
+
+FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+@cache
+def glyph(char: str, font: str = "DejaVuSans-Bold.ttf", size: int = 80) -> np.ndarray:
+    """One character as ink strength in [0, 1], cropped to its ink."""
+    typeface = ImageFont.truetype(str(FONTS / font), size)
+    canvas = Image.new("L", (2 * size, 2 * size), 0)
+    ImageDraw.Draw(canvas).text((size // 2, size // 4), char, fill=255, font=typeface)
+    ink = np.asarray(canvas, np.float32) / 255
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def write_digits(text: str, gap: int = 20, margin: int = 30, **font) -> tuple[np.ndarray, list]:
+    """Dark ink on light paper, ``uint8`` (h, w): the characters of ``text`` side by side,
+    ``gap`` pixels apart (negative: overlapping), bottoms aligned. Also returns each
+    character's true box (x0, y0, x1, y1)."""
+    glyphs = [glyph(char, **font) for char in text]
+    height = max(g.shape[0] for g in glyphs)
+    width = sum(g.shape[1] for g in glyphs) + gap * (len(glyphs) - 1)
+    ink = np.zeros((height + 2 * margin, width + 2 * margin), np.float32)
+    boxes, x = [], margin
+    for g in glyphs:
+        top = margin + height - g.shape[0]
+        region = ink[top : top + g.shape[0], x : x + g.shape[1]]
+        np.maximum(region, g, out=region)
+        boxes.append((x, top, x + g.shape[1], top + g.shape[0]))
+        x += g.shape[1] + gap
+    return np.rint(235 - 200 * ink).astype(np.uint8), boxes
+
+
+def boxes_of(image: np.ndarray, score=None) -> list[tuple[int, int, int, int]]:
+    return [digit.box for digit in S.segment(image, score)]
+
+
+def assert_boxes_near(found, expected, tolerance: float) -> None:
+    assert len(found) == len(expected)
+    for box, truth in zip(found, expected, strict=True):
+        assert np.abs(np.subtract(box, truth)).max() <= tolerance, (box, truth)
+
+
+def test_separated_digits_come_left_to_right_in_original_pixels():
+    image, truth = write_digits("2024")
+    digits = S.segment(image)
+    assert_boxes_near([d.box for d in digits], truth, tolerance=3)
+    for digit in digits:
+        assert digit.model_input.shape == (28, 28) and digit.model_input.dtype == np.uint8
+        rows, cols = np.nonzero(digit.model_input > 64)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 <= P.BOX + 2  # fitted into 20x20
+    # A big photo is worked on at a lower resolution; boxes still land on its pixels.
+    big = np.asarray(Image.fromarray(image).resize((image.shape[1] * 5, image.shape[0] * 5)))
+    scaled = [tuple(5 * v for v in box) for box in truth]
+    assert_boxes_near(boxes_of(big), scaled, tolerance=15)
+    # A colour picture with light ink on a dark board reads the same.
+    board = np.stack([255 - image, 255 - image, 200 - image // 2], axis=-1).astype(np.uint8)
+    assert_boxes_near(boxes_of(board), truth, tolerance=3)
+
+
+def test_one_digit_gets_the_model_input_predict_gives_it():
+    image, _ = write_digits("7")
+    [digit] = S.segment(image)
+    np.testing.assert_array_equal(digit.model_input, P.normalize(image))
+
+
+def test_blank_pictures_have_no_digits():
+    assert S.segment(np.full((60, 200), 230, np.uint8)) == []
+    noise = np.random.default_rng(0).normal(230, 2, (60, 200)).clip(0, 255).astype(np.uint8)
+    assert S.segment(noise) == []
+    dust = np.full((300, 900), 230, np.uint8)
+    dust[150:153, 400:403] = 40  # one speck on a page is no number
+    assert S.segment(dust) == []
+
+
+def test_touching_digits_are_split_by_width():
+    image, truth = write_digits("4040", gap=-3)
+    assert S.components(S.remove_lines(P.ink_mask(P.ink_map(P.to_grey(image))))).__len__() == 1
+    assert_boxes_near(boxes_of(image), truth, tolerance=8)
+
+
+def test_touching_digits_are_cut_where_the_pieces_read_best():
+    image, truth, templates = np.full((140, 230), 235, np.uint8), [], []
+    for box in [(40, 30, 76, 110), (72, 30, 150, 110)]:  # a narrow 0 touching a wide 0
+        alone = Image.new("L", (230, 140), 0)
+        ImageDraw.Draw(alone).ellipse(box, outline=255, width=9)
+        ink = np.asarray(alone, np.int32)
+        image = np.minimum(image, 235 - ink * 215 // 255).astype(np.uint8)
+        rows, cols = np.nonzero(ink > 128)
+        truth.append((cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+        templates.append(P.normalize((235 - ink * 215 // 255).astype(np.uint8)).astype(float))
+
+    def score(inputs: np.ndarray) -> list[float]:
+        """A stand-in model that knows these two 0s: the closer to one, the better."""
+        return [-min(np.abs(x - t).mean() / 12.75 for t in templates) for x in inputs]
+
+    # By width alone the pair is cut in the middle, through the wide 0 ...
+    by_width = boxes_of(image)
+    assert len(by_width) == 2 and abs(by_width[0][2] - truth[0][2]) > 10
+    # ... by reading, where the two 0s meet.
+    assert_boxes_near(boxes_of(image, score), truth, tolerance=8)
+
+
+def test_a_five_with_a_detached_bar_is_one_digit():
+    image = np.full((140, 260), 235, np.uint8)
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    draw.line([(40, 30), (40, 110)], fill=20, width=9)  # a 1
+    draw.line([(120, 40), (118, 72)], fill=20, width=9)  # the 5's stem
+    draw.arc([(112, 62), (172, 118)], start=-150, end=140, fill=20, width=9)  # its bowl
+    draw.line([(128, 32), (170, 30)], fill=20, width=9)  # its bar, lifted off the stem
+    image = np.asarray(picture)
+    assert len(S.components(S.remove_lines(P.ink_mask(P.ink_map(P.to_grey(image)))))) == 3
+    boxes = boxes_of(image)
+    assert len(boxes) == 2
+    x0, y0, x1, y1 = boxes[1]
+    assert x0 <= 118 and x1 >= 170 and y0 <= 30 and y1 >= 114  # bar and body together
+
+
+def test_specks_dashes_and_ruled_lines_are_not_digits():
+    image, truth = write_digits("365", gap=30)
+    height = truth[0][3] - truth[0][1]
+    rng = np.random.default_rng(1)
+    for y, x in rng.integers(0, [image.shape[0] - 3, image.shape[1] - 3], (12, 2)):
+        image[y : y + 3, x : x + 3] = 30  # specks
+    row = truth[0][1] + height // 2
+    image[row : row + 2, :] = 60  # a ruled line through the digits
+    dash_x = truth[1][2] + 8
+    image[row - 20 : row - 14, dash_x : dash_x + 14] = 30  # a dash between two digits
+    assert_boxes_near(boxes_of(image), truth, tolerance=4)
+
+
+def test_a_tight_crop_keeps_a_one_that_spans_its_height():
+    image, truth = write_digits("171", gap=25, margin=0)
+    assert_boxes_near(boxes_of(image), truth, tolerance=3)
+
+
+def test_working_size_keeps_single_digits_as_predict_sees_them():
+    square = np.zeros((500, 400), np.float32)
+    assert S.row_working_size(square).shape == P.working_size(square).shape
+    row = S.row_working_size(np.zeros((300, 3000), np.float32))
+    assert row.shape[0] <= P.MAX_SIDE / 2 and row.shape[1] <= 4 * P.MAX_SIDE
+    tiny = S.row_working_size(np.zeros((28, 140), np.float32))
+    assert tiny.shape == (P.MIN_SIDE, 5 * P.MIN_SIDE)
+
+
+def test_cut_path_goes_through_the_thinnest_bridge():
+    mask = np.zeros((40, 60), bool)
+    mask[:, 10:28] = mask[:, 32:50] = True  # two blocks ...
+    mask[30:33, 28:32] = True  # ... joined by a thin bridge
+    path = S.cut_path(mask, 20, 41, 30)
+    assert path.shape == (40,) and np.all((path >= 28) & (path <= 32))
+    assert mask[np.arange(40), path].sum() <= 3
+
+
+def test_best_chain_takes_the_highest_scoring_cuts():
+    spans = [(0, 1), (1, 2), (0, 2)]
+    assert S.best_chain(spans, [-0.1, -0.1, -1.0], 3) == [0, 1]
+    assert S.best_chain(spans, [-1.0, -1.0, -0.1], 3) == [2]
+    assert S.best_chain([(0, 1)], [0.0], 3) is None
+
+
+@pytest.mark.parametrize("height", [1, 2])
+def test_degenerate_pictures(height):
+    assert S.segment(np.zeros((height, 5, 3), np.uint8)) == []

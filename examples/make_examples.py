@@ -30,8 +30,16 @@ STROKES = {
 }
 
 
-def draw(strokes, size=200, width=14) -> Image.Image:
-    image = Image.new("RGB", (size, size), (245, 243, 236))  # off-white paper
+def shifted(name: str, dx: int) -> list:
+    return [[(x + dx, y) for x, y in points] for points in STROKES[name]]
+
+
+# A whole number for `digitrec read`: 3, 0 and 7 written in a row.
+NUMBER = shifted("three.png", 0) + shifted("zero.png", 110) + shifted("seven.png", 215)
+
+
+def draw(strokes, size=200, width=14, wide=None) -> Image.Image:
+    image = Image.new("RGB", (wide or size, size), (245, 243, 236))  # off-white paper
     pen = ImageDraw.Draw(image)
     for points in strokes:
         pen.line(points, fill=(25, 30, 60), width=width, joint="curve")
@@ -47,3 +55,5 @@ if __name__ == "__main__":
     for name, strokes in STROKES.items():
         draw(strokes).save(folder / name)
         print(f"wrote {folder / name}")
+    draw(NUMBER, wide=420).save(folder / "number-307.png")
+    print(f"wrote {folder / 'number-307.png'}")

@@ -152,3 +152,10 @@ def test_thin_red_ink_on_green_paper_is_seen():
     image[...] = (60, 140, 60)  # green paper
     image[60:140, 99:101] = (200, 40, 40)  # a thin red 1 of much the same brightness
     assert not P.normalize_stages(image).blank
+
+
+def test_polarity_sees_a_thin_light_stroke_on_a_dark_screen():
+    screen = np.full((300, 300), 20, np.float32) / 255
+    screen[100:200, 150:152] = 0.95  # a hairline 1 covering 0.2% of the picture
+    assert not P.ink_is_dark(screen)
+    assert P.ink_is_dark(1 - screen)

@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(finetune)
 
     info = commands.add_parser("info", help="print a model file's metadata")
-    info.add_argument("model", type=Path, metavar="MODEL")
+    info.add_argument(
+        "model", type=Path, nargs="?", metavar="MODEL", help="default: the bundled model"
+    )
 
     commands.add_parser("presets", help="list the presets and their settings")
     return parser

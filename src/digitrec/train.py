@@ -232,34 +232,22 @@ class _TrainingData:
             )
         from digitrec import augment, synthetic
 
+        # Every extra picture is its own three "views": it was drawn for the pipeline.
         clean, coarse = augment.cached_views(images, config.seed)
         parts = [(images, clean, coarse, labels)]
-        if config.printed:
-            printed = augment.disk_cache(
-                "printed-v1",
-                f"{config.printed}-{config.seed}".encode(),
-                lambda: dict(
-                    zip(
-                        ("images", "labels"),
-                        synthetic.printed_digits(config.printed, config.seed),
-                        strict=True,
-                    )
-                ),
-            )
-            parts.append((printed["images"],) * 3 + (printed["labels"],))
-        if config.pen:
-            pen = augment.disk_cache(
-                "pen-v1",
-                f"{config.pen}-{config.seed}".encode(),
-                lambda: dict(
-                    zip(
-                        ("images", "labels"),
-                        synthetic.pen_digits(config.pen, config.seed),
-                        strict=True,
-                    )
-                ),
-            )
-            parts.append((pen["images"],) * 3 + (pen["labels"],))
+        for tag, count, make in (
+            ("printed-v1", config.printed, synthetic.printed_digits),
+            ("pen-v1", config.pen, synthetic.pen_digits),
+        ):
+            if count:
+                drawn = augment.disk_cache(
+                    tag,
+                    f"{count}-{config.seed}".encode(),
+                    lambda make=make, count=count: dict(
+                        zip(("images", "labels"), make(count, config.seed), strict=True)
+                    ),
+                )
+                parts.append((drawn["images"],) * 3 + (drawn["labels"],))
         if config.negatives:
             negatives = _non_digits(config.negatives, config.seed)
             parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))

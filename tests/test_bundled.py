@@ -1,0 +1,64 @@
+"""The model that ships inside the package: present, offline, accurate, and honest.
+
+The floors sit a little under what the bundled file measured (see the README); the
+figures themselves come from `python bench/cross_dataset.py --data-dir ../shared/datasets`.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from digitrec import gallery
+from digitrec.artifact import DEFAULT_MODEL, load_model, read_metadata
+from digitrec.cli import main
+from digitrec.predict import predict
+
+# Measured: MNIST 99.56%, USPS 97.83%, Semeion 90.21%, optdigits 97.67%.
+FLOORS = {"mnist": 0.995, "usps": 0.975, "semeion": 0.89, "optdigits": 0.97}
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_model()
+
+
+def test_the_bundled_model_ships_complete_and_calibrated():
+    assert DEFAULT_MODEL.exists()
+    metadata = read_metadata()
+    assert metadata["complete"] and metadata["preset"] == "default"
+    assert metadata["calibration"]["reject"]
+    assert 0 < metadata["calibration"]["threshold"] < 1
+
+
+def test_predict_uses_it_with_no_model_and_no_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DIGITREC_DATA", str(tmp_path / "no-data-here"))
+    assert main(["predict", "examples/seven.png", "examples/three.png", "--json"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["digit"] for a in answers] == [7, 3]
+
+
+@pytest.mark.parametrize("dataset", list(FLOORS))
+def test_floor_on_real_handwriting(dataset, real_data_dir, capsys):
+    assert main(["evaluate", "--dataset", dataset, "--data-dir", str(real_data_dir), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] >= FLOORS[dataset], result["accuracy"]
+    assert result["refused"] <= 0.08 * result["n"]  # measured at most 6.3% (Semeion)
+
+
+def test_mnist_confidence_is_calibrated(bundled, real_data_dir):
+    from digitrec.evaluate import evaluate
+
+    result = evaluate(bundled, "mnist", data_dir=real_data_dir)
+    assert result.ece < 0.01
+    assert result.n_refused < 0.01 * result.n
+
+
+def test_non_digits_are_refused(bundled):
+    rng = np.random.default_rng(7)
+    pictures = [gallery.make_case("clean", source, rng)[0] for source in ("blank", "noise")]
+    pictures += [gallery.make_case("clean", "hand-" + letter, rng)[0] for letter in "KMWX"]
+    pictures += [np.full((64, 64), 200, np.uint8)]
+    answers = predict(bundled, pictures)
+    refused = [a.digit is None for a in answers]
+    assert np.mean(refused) >= 0.7, [(a.digit, a.reason) for a in answers]

@@ -96,7 +96,10 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     paper = ndimage.grey_closing(paper_bright, size=(window, window))
     paper = ndimage.uniform_filter(paper, size=window)
     paper = np.maximum(paper, paper_bright)
-    ink = (paper - paper_bright) / np.maximum(paper, 0.05)
+    # Relative drop below the paper, but never relative to paper darker than 0.25: a
+    # near-uniform picture read with the wrong polarity would otherwise turn a grain of
+    # noise on "paper" at 0.1 into ink.
+    ink = (paper - paper_bright) / np.maximum(paper, 0.25)
     return np.clip(ink, 0.0, 1.0).astype(np.float32)
 
 

@@ -40,6 +40,18 @@ def _data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _config_flags(parser: argparse.ArgumentParser, config: str, **fields: type) -> None:
+    """One ``--field-name`` flag per config field, None unless given (keep the default)."""
+    for field, kind in fields.items():
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            type=kind,
+            dest=field,
+            metavar=field.split("_")[0].upper(),
+            help=f"override {config}.{field}",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digitrec", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -55,21 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--output", "-o", type=Path, help="model file to write (default: PRESET.digitrec)"
     )
-    for flag, kind, field in (
-        ("--epochs", int, "epochs"),
-        ("--batch-size", int, "batch_size"),
-        ("--learning-rate", float, "learning_rate"),
-        ("--seed", int, "seed"),
-        ("--validation-size", int, "validation_size"),
-        ("--early-stopping", int, "early_stopping"),
-    ):
-        train.add_argument(
-            flag,
-            type=kind,
-            dest=field,
-            metavar=field.split("_")[0].upper(),
-            help=f"override the preset's {field.replace('_', ' ')} (TrainConfig.{field})",
-        )
+    _config_flags(
+        train,
+        "TrainConfig",
+        epochs=int,
+        batch_size=int,
+        learning_rate=float,
+        seed=int,
+        validation_size=int,
+        early_stopping=int,
+    )
     train.add_argument(
         "--save-best", action="store_true", help="keep the epoch with the lowest validation loss"
     )
@@ -177,19 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", "-m", type=Path, help="model to start from (default: the bundled model)"
     )
     finetune.add_argument("--output", "-o", type=Path, required=True, help="model file to write")
-    for flag, kind, field in (
-        ("--holdout", float, "holdout"),
-        ("--epochs", int, "epochs"),
-        ("--learning-rate", float, "learning_rate"),
-        ("--seed", int, "seed"),
-    ):
-        finetune.add_argument(
-            flag,
-            type=kind,
-            dest=field,
-            metavar=field.split("_")[0].upper(),
-            help=f"FinetuneConfig.{field}",
-        )
+    _config_flags(
+        finetune, "FinetuneConfig", holdout=float, epochs=int, learning_rate=float, seed=int
+    )
     finetune.add_argument("--json", action="store_true", help="print the report as JSON")
     _data_dir(finetune)
 

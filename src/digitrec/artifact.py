@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.backend import import_keras
-from digitrec.calibrate import Calibration
+from digitrec.calibrate import Calibration, forced_choice
 from digitrec.config import TrainConfig
 from digitrec.errors import ModelFileError
 from digitrec.preprocess import to_model_input
@@ -91,8 +91,7 @@ class DigitModel:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``, calibrated, as if the input must be a
         digit (the forced choice that accuracy is measured on); rows sum to one."""
-        digits, _ = self.scores(images)
-        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12)
+        return forced_choice(self.scores(images)[0])
 
     def save(self, path: str | Path) -> Path:
         """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""

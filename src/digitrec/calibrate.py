@@ -105,6 +105,12 @@ class Calibration:
         )
 
 
+def forced_choice(digit_probabilities: np.ndarray) -> np.ndarray:
+    """Digit probabilities as if the input must be a digit: rows rescaled to sum to one
+    (the choice every published accuracy is measured on)."""
+    return digit_probabilities / np.maximum(digit_probabilities.sum(axis=1, keepdims=True), 1e-12)
+
+
 def choose_threshold(best: np.ndarray, max_refused: float = MAX_REFUSED) -> float:
     """The highest threshold that refuses at most ``max_refused`` of validation digits
     (``best``: their calibrated top probabilities)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.calibrate import expected_calibration_error, forced_choice
 from digitrec.data import class_names as dataset_class_names
 from digitrec.data import is_normalized, load_dataset
 from digitrec.errors import ConfigError
@@ -66,8 +67,6 @@ class Evaluation:
     @property
     def ece(self) -> float:
         """Expected calibration error of the forced-choice confidence."""
-        from digitrec.calibrate import expected_calibration_error
-
         confidence = self.probabilities.max(axis=1)
         return expected_calibration_error(confidence, self.predicted == self.labels)
 
@@ -153,9 +152,14 @@ def evaluate_arrays(
     images = prepare_dataset(images, model.input_size, normalized)
     digits, not_digit = model.scores(images)
     refused = model.calibration.refused(digits, not_digit)
-    probabilities = digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12)
     return Evaluation(
-        dataset, split, model.class_names, np.asarray(labels), probabilities, images, refused
+        dataset,
+        split,
+        model.class_names,
+        np.asarray(labels),
+        forced_choice(digits),
+        images,
+        refused,
     )
 
 

@@ -163,25 +163,36 @@ def classify(model, inputs: np.ndarray) -> list[Answer]:
     return answers
 
 
+def source_name(source, index: int) -> str:
+    """How answers name a source: its path or URL, or ``<array N>`` for an array."""
+    return f"<array {index}>" if isinstance(source, np.ndarray) else source
+
+
+def load_picture(source, index: int) -> tuple[str, np.ndarray]:
+    """``(name, image)`` for a file, URL or array, checked to be a ``uint8`` grey or
+    colour picture; raises ``ImageError`` naming the source. Shared with ``read``."""
+    name = source_name(source, index)
+    image = source if isinstance(source, np.ndarray) else load_image(source)
+    if image.dtype != np.uint8:
+        raise ImageError(f"{name}: expected a uint8 image array, got {image.dtype}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ImageError(
+            f"{name}: expected a grey (h, w) or colour (h, w, 3|4) image, got shape {image.shape}"
+        )
+    if min(image.shape[:2]) < 1:
+        raise ImageError(f"{name}: image has no pixels")
+    return name, image
+
+
 def _prepare(source, size: tuple[int, int], index: int, errors: str) -> Prediction:
     if isinstance(source, Prediction):  # an argument that named no image at all
         return source
-    name = f"<array {index}>" if isinstance(source, np.ndarray) else source
     try:
-        image = source if isinstance(source, np.ndarray) else load_image(source)
-        if image.dtype != np.uint8:
-            raise ImageError(f"{name}: expected a uint8 image array, got {image.dtype}")
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-            raise ImageError(
-                f"{name}: expected a grey (h, w) or colour (h, w, 3|4) image, "
-                f"got shape {image.shape}"
-            )
-        if min(image.shape[:2]) < 1:
-            raise ImageError(f"{name}: image has no pixels")
+        name, image = load_picture(source, index)
     except ImageError as error:
         if errors == "raise":
             raise
-        return Prediction(name, error=str(error))
+        return Prediction(source_name(source, index), error=str(error))
     model_input = prepare_image(image, size)
     if model_input is None:
         return Prediction(

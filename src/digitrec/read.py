@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.errors import ConfigError, DigitrecError, ImageError
-from digitrec.images import load_image
 from digitrec.pipeline import SIZE
-from digitrec.predict import Prediction, classify, list_sources
+from digitrec.predict import Prediction, classify, list_sources, load_picture, source_name
 from digitrec.segment import segment
 
 UNREADABLE = "?"  # stands in the text for a digit the model refuses to read
@@ -129,25 +128,11 @@ def _segment(source, index: int, errors: str, score) -> tuple[Reading, list]:
     """A reading still without answers, and the digits found in its picture."""
     if isinstance(source, Prediction):  # an argument that named no image at all
         return Reading(source.source, error=source.error), []
-    name = f"<array {index}>" if isinstance(source, np.ndarray) else source
     try:
-        image = source if isinstance(source, np.ndarray) else load_image(source)
-        _check(image, name)
+        name, image = load_picture(source, index)
     except ImageError as error:
         if errors == "raise":
             raise
-        return Reading(name, error=str(error)), []
+        return Reading(source_name(source, index), error=str(error)), []
     digits = segment(image, score)
     return Reading(name, reason=None if digits else "blank image: no ink found"), digits
-
-
-def _check(image: np.ndarray, name: str) -> None:
-    """The same checks as ``predict`` makes on a decoded picture or a given array."""
-    if image.dtype != np.uint8:
-        raise ImageError(f"{name}: expected a uint8 image array, got {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ImageError(
-            f"{name}: expected a grey (h, w) or colour (h, w, 3|4) image, got shape {image.shape}"
-        )
-    if min(image.shape[:2]) < 1:
-        raise ImageError(f"{name}: image has no pixels")

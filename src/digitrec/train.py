@@ -229,6 +229,7 @@ class _TrainingData:
                 val_images=val_images,
                 val_labels=val_labels,
                 val_realistic=val_images[:0],
+                val_realistic_labels=val_labels[:0],
             )
         from digitrec import augment, synthetic
 
@@ -331,7 +332,7 @@ def _calibrate(model, config: TrainConfig, data: _TrainingData) -> dict:
     from digitrec import calibrate
 
     images = np.concatenate([data.val_images, data.val_realistic])
-    labels = np.concatenate([data.val_labels, getattr(data, "val_realistic_labels", [])])
+    labels = np.concatenate([data.val_labels, data.val_realistic_labels])
     outputs = np.asarray(model.predict(to_model_input(images), batch_size=1024, verbose=0))
     calibration, report = calibrate.fit(
         outputs, labels.astype(np.int64), 10, reject=config.negatives > 0

@@ -58,6 +58,22 @@ def test_ink_map_evens_out_a_shadow():
     assert not mask[:25].any() and not mask[95:].any()  # shadowed paper is still paper
 
 
+def test_polarity_under_a_hard_shadow_over_most_of_the_page():
+    # Dark ink in a shadow that covers two thirds of the page: lit paper is as far
+    # above the median as the ink is below it, so only the lighting-free test decides.
+    image = paper(120, 120)
+    image[:, 40:] *= 0.5
+    image[20:100, 70:76] = 0.02
+    assert P.ink_is_dark(image)
+    assert not P.ink_is_dark(1 - image)
+
+
+def test_a_shadows_hard_edge_is_not_ink():
+    image = paper(120, 120)
+    image[:, 60:] *= 0.45  # hard shadow edge, nothing written
+    assert not P.ink_mask(P.ink_map(image)).any()
+
+
 def test_otsu_and_mask():
     values = np.concatenate([np.full(500, 0.1), np.full(100, 0.8)])
     assert 0.1 < P.otsu_threshold(values) < 0.8
@@ -74,6 +90,12 @@ def test_ruled_lines_go_but_a_digits_bar_stays():
     cleaned = P.remove_ruled_lines(mask)
     assert not cleaned[50, :40].any() and not cleaned[150, 150:].any()
     assert cleaned[70:90, 95:105].all()
+    squared = np.zeros((200, 200), bool)
+    squared[::20, :] = squared[:, 5::20] = True  # squared paper, 1 px lines
+    squared[30:170, 92] = True  # a 1-px stroke crossing seven of them
+    kept = P.remove_ruled_lines(squared)
+    assert kept[30:170, 92].all()  # put back where it crosses: still one piece
+    assert not kept[100, 100:].any() and not kept[150:, 45].any()
     tight_seven = np.zeros((64, 64), bool)
     tight_seven[0:8, :] = True  # a bar as thick as the strokes, in a tight crop
     tight_seven[:, 40:48] = True

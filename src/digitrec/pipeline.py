@@ -75,9 +75,36 @@ def ink_is_dark(grey: np.ndarray) -> bool:
     """Is the writing darker than the background? The background is the most common
     brightness; ink is the minority on the far side of it. The 0.1/99.9 percentiles see
     a thin stroke covering well under 1% of the picture (a light hairline on a dark
-    screen). A shadow over most of the page still fools it (see the gallery figures)."""
+    screen).
+
+    A shadow over most of the page makes both sides look alike (dark ink in the shadow,
+    lit paper beyond it). When the two are within a factor of two, the question is
+    asked again of the picture with its lighting taken out: each pixel against the
+    median of a neighbourhood half the picture wide, which follows a shadow's edge but
+    not a stroke. Clear pictures never take this path, so MNIST-like input is unchanged.
+    """
     background = np.median(grey)
-    return (background - np.percentile(grey, 0.1)) >= (np.percentile(grey, 99.9) - background)
+    darker = background - np.percentile(grey, 0.1)
+    lighter = np.percentile(grey, 99.9) - background
+    if min(darker, lighter) <= 0.5 * max(darker, lighter):
+        return bool(darker >= lighter)
+    relative = grey - local_median(grey, 0.5)
+    return bool(-np.percentile(relative, 0.1) >= np.percentile(relative, 99.9))
+
+
+def local_median(grey: np.ndarray, width: float, side: int = 48) -> np.ndarray:
+    """The median brightness around each pixel over ``width`` of the picture's longer
+    side: the lighting, without the writing. Computed at ``side`` pixels and scaled
+    back, since lighting is smooth and a wide median at full size is slow."""
+    height, full_width = grey.shape
+    scale = side / max(height, full_width)
+    size = (max(1, round(full_width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX))
+    window = max(3, int(side * width) | 1)
+    median = ndimage.median_filter(small, size=window, mode="nearest")
+    return np.asarray(
+        Image.fromarray(median, mode="F").resize((full_width, height), Image.Resampling.BILINEAR)
+    )
 
 
 def ink_map(grey: np.ndarray) -> np.ndarray:
@@ -94,7 +121,9 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     # in an early ablation, so those figures are slightly optimistic; see the README.)
     window = max(5, int(min(height, width) * 0.4) | 1)
     paper = ndimage.grey_closing(paper_bright, size=(window, window))
-    paper = ndimage.uniform_filter(paper, size=window)
+    # Smooth the closing's blocks, but never above the closing itself: blurring a
+    # shadow's hard edge would raise the paper on its dark side and make a band of ink.
+    paper = np.minimum(paper, ndimage.uniform_filter(paper, size=window))
     paper = np.maximum(paper, paper_bright)
     # Relative drop below the paper, but never relative to paper darker than 0.25: a
     # near-uniform picture read with the wrong polarity would otherwise turn a grain of
@@ -135,8 +164,12 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
 
     A line must also be thin next to the picture (at most 4% of it): in a tight crop a
     digit's own bar can span the whole width, but it is as thick as the digit's strokes.
+    Where a stroke crosses a removed line (ink on both sides of it), the crossing is
+    put back: squared paper would otherwise cut a thin digit into pieces too small to
+    keep.
     """
     cleaned = mask.copy()
+    widest = 0
     for axis in (0, 1):  # 1: horizontal lines, 0: vertical lines
         length, across = mask.shape[axis], mask.shape[1 - axis]
         run = max(3, int(across * 0.8))
@@ -149,7 +182,13 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
             thickness = box[axis].stop - box[axis].start
             if thickness <= max(2, 0.04 * length):
                 cleaned &= ~ndimage.binary_dilation(labels == index)
-    return cleaned
+                widest = max(widest, thickness + 2)
+    if widest == 0:
+        return cleaned
+    bridge = widest + 2
+    crossed = ndimage.binary_closing(cleaned, structure=np.ones((bridge, 1), bool))
+    crossed |= ndimage.binary_closing(cleaned, structure=np.ones((1, bridge), bool))
+    return cleaned | (mask & crossed)
 
 
 def keep_digit_components(mask: np.ndarray) -> np.ndarray:

@@ -1,6 +1,9 @@
-"""The model file: one zip holding ``model.keras`` and ``digitrec.json``.
+"""The model file: one zip holding ``model.keras``, ``model.onnx`` and ``digitrec.json``.
 
-``model.keras`` is a standard Keras 3 file (loadable by Keras alone); ``digitrec.json``
+``model.keras`` is a standard Keras 3 file (loadable by Keras alone), used to train
+further; ``model.onnx`` is the same network for onnxruntime (``export.py``), used to
+read digits without starting TensorFlow, and checked against Keras when saved;
+``digitrec.json``
 holds everything needed to use the model honestly: the training config, the
 preprocessing contract, class names, checksums of the training data, metrics, the
 training history and library versions. Loading uses Keras safe mode and never
@@ -9,9 +12,11 @@ unpickles anything, so opening a model file cannot run code from it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,12 +25,14 @@ import numpy as np
 from digitrec.backend import import_keras
 from digitrec.calibrate import Calibration, forced_choice
 from digitrec.config import TrainConfig
-from digitrec.errors import ModelFileError
+from digitrec.errors import ConfigError, ModelFileError
 from digitrec.preprocess import to_model_input
 
 FORMAT = "digitrec-model"
 FORMAT_VERSION = 1
-KERAS_ENTRY, METADATA_ENTRY = "model.keras", "digitrec.json"
+KERAS_ENTRY, ONNX_ENTRY, METADATA_ENTRY = "model.keras", "model.onnx", "digitrec.json"
+# Largest difference allowed between the ONNX and Keras outputs of one model.
+ONNX_TOLERANCE = 1e-4
 # The model that ships inside the package, used whenever no model file is given. It is
 # made by `digitrec train --preset default -o src/digitrec/assets/default.digitrec`
 # (seeded; about 40 min on 2 cores) and its scores are in its metadata.
@@ -39,9 +46,26 @@ class DigitModel:
     >>> model.predict_proba(images).argmax(axis=1)  # images: uint8 (n, 28, 28)
     """
 
-    def __init__(self, keras_model, metadata: dict):
-        self.keras_model = keras_model
+    def __init__(self, keras_model, metadata: dict, network=None, source: Path | None = None):
+        self._keras_model = keras_model
         self.metadata = metadata
+        self._network = network  # an onnxruntime network; Keras when None
+        self._source = source  # the file to load Keras from, when first needed
+
+    @property
+    def keras_model(self):
+        """The Keras network (for training further, saving); loaded on first use when
+        the model was opened with the light runtime."""
+        if self._keras_model is None:
+            if self._source is None:
+                raise ModelFileError("this model has no Keras network to train or save")
+            self._keras_model = _load_keras(self._source)
+        return self._keras_model
+
+    @property
+    def runtime(self) -> str:
+        """ "onnx" or "keras": what computes this model's outputs."""
+        return "keras" if self._network is None else "onnx"
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -74,7 +98,8 @@ class DigitModel:
         if len(images) == 0:
             return np.zeros((0, n_outputs), np.float32)
         inputs = to_model_input(images)
-        outputs = self.keras_model.predict(inputs, batch_size=batch_size, verbose=0)
+        network = self.keras_model if self._network is None else self._network
+        outputs = network.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(outputs, dtype=np.float32)
 
     def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,25 +120,39 @@ class DigitModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes it private; a model is not
         try:
-            with tempfile.TemporaryDirectory() as workdir:
-                keras_file = Path(workdir) / KERAS_ENTRY
-                self.keras_model.save(keras_file)
-                with zipfile.ZipFile(tmp_name, "w", zipfile.ZIP_DEFLATED) as archive:
-                    archive.writestr(METADATA_ENTRY, json.dumps(metadata, indent=1))
-                    archive.write(keras_file, KERAS_ENTRY)
-            os.replace(tmp_name, path)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-        return path
+            onnx_bytes = checked_onnx(self.keras_model)
+        except ConfigError as error:  # a network export.py cannot write: keep Keras only
+            warnings.warn(f"saved without an ONNX network ({error})", stacklevel=2)
+            onnx_bytes = None
+        buffer = io.BytesIO()
+        with tempfile.TemporaryDirectory() as workdir:
+            keras_file = Path(workdir) / KERAS_ENTRY
+            self.keras_model.save(keras_file)
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(METADATA_ENTRY, json.dumps(metadata, indent=1))
+                archive.write(keras_file, KERAS_ENTRY)
+                if onnx_bytes is not None:
+                    archive.writestr(ONNX_ENTRY, onnx_bytes)
+        return write_atomically(path, buffer.getvalue())
+
+
+def write_atomically(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes it private; a model is not
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
 
 
 def read_metadata(path: str | Path | None = None) -> dict:
@@ -123,27 +162,62 @@ def read_metadata(path: str | Path | None = None) -> dict:
         return _metadata(archive, path)
 
 
-def load_model(path: str | Path | None = None) -> DigitModel:
+def load_model(path: str | Path | None = None, runtime: str = "auto") -> DigitModel:
     """Load a digitrec model file (safe mode: no code in the file is executed).
 
     With no path, the bundled default model: no data, training or download needed.
+    ``runtime``: "onnx" reads digits with onnxruntime and never imports TensorFlow;
+    "keras" loads the Keras network (to train further); "auto" is onnx when the file
+    has an ONNX network (files from before it had none) and keras otherwise.
     """
+    if runtime not in ("auto", "onnx", "keras"):
+        raise ValueError(f"runtime must be auto, onnx or keras, not {runtime!r}")
     path = _resolve(path)
     with _open(path) as archive:
         metadata = _metadata(archive, path)
-        if KERAS_ENTRY not in archive.namelist():
+        names = archive.namelist()
+        if KERAS_ENTRY not in names:
             raise ModelFileError(f"{path}: damaged digitrec model (no {KERAS_ENTRY} inside)")
-        keras = import_keras()
-        with tempfile.TemporaryDirectory() as workdir:
-            try:
-                keras_file = Path(archive.extract(KERAS_ENTRY, workdir))
-                keras_model = keras.saving.load_model(keras_file, compile=False, safe_mode=True)
-            except Exception as error:  # Keras raises many types for a bad file
-                raise ModelFileError(
-                    f"{path}: the Keras model inside cannot be loaded "
-                    f"({type(error).__name__}: {error})"
-                ) from None
-    return DigitModel(keras_model, metadata)
+        if runtime != "keras" and ONNX_ENTRY in names:
+            from digitrec.runtime import OnnxNetwork
+
+            network = OnnxNetwork(archive.read(ONNX_ENTRY), str(path))
+            return DigitModel(None, metadata, network=network, source=path)
+        if runtime == "onnx":
+            raise ModelFileError(
+                f"{path}: has no ONNX network (saved by an older digitrec); "
+                f"`digitrec export {path} --format digitrec -o NEW` adds one"
+            )
+    return DigitModel(_load_keras(path), metadata, source=path)
+
+
+def _load_keras(path: Path):
+    keras = import_keras()
+    with _open(path) as archive, tempfile.TemporaryDirectory() as workdir:
+        try:
+            keras_file = Path(archive.extract(KERAS_ENTRY, workdir))
+            return keras.saving.load_model(keras_file, compile=False, safe_mode=True)
+        except Exception as error:  # Keras raises many types for a bad file
+            raise ModelFileError(
+                f"{path}: the Keras model inside cannot be loaded ({type(error).__name__}: {error})"
+            ) from None
+
+
+def checked_onnx(keras_model) -> bytes:
+    """The network as ONNX, after checking that onnxruntime computes what Keras does
+    (within ONNX_TOLERANCE on a fixed batch of random and blank inputs)."""
+    from digitrec.export import to_onnx_bytes
+    from digitrec.runtime import OnnxNetwork
+
+    onnx_bytes = to_onnx_bytes(keras_model)
+    shape = tuple(int(d) for d in keras_model.input_shape[1:])
+    probe = np.random.default_rng(0).random((32, *shape), dtype=np.float32)
+    probe[0] = 0
+    expected = np.asarray(keras_model.predict(probe, verbose=0), np.float32)
+    got = OnnxNetwork(onnx_bytes).predict(probe)
+    if got.shape != expected.shape or np.abs(got - expected).max() > ONNX_TOLERANCE:
+        raise ConfigError("the ONNX export differs from the Keras network")
+    return onnx_bytes
 
 
 def _resolve(path: str | Path | None) -> Path:

@@ -99,13 +99,13 @@ PRESETS: dict[str, TrainConfig] = {
         optimizer="adam",
         learning_rate=0.002,
         batch_size=128,
-        epochs=30,
+        epochs=20,
         validation_size=5000,
         schedule="cosine",
         augment=True,
         negatives=8000,
         printed=3000,
-        pen=8000,
+        pen=6000,
     ),
     # Each preset fits on the data its tutorial fitted on. The cnn30 and dense512 tutorials
     # train on all 60000 images (and "validate" on the test set, which digitrec never

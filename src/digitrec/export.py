@@ -1,0 +1,185 @@
+"""A trained Keras network as an ONNX graph, so reading digits never needs TensorFlow.
+
+TensorFlow takes seconds to start; onnxruntime takes a fraction of one. Every model file
+carries ``model.onnx`` beside ``model.keras`` (written at save time, checked against
+Keras there), and ``runtime.py`` runs it. The graph is built layer by layer from the
+weights, for exactly the layers digitrec's models use, rather than by a general
+converter: it is small, exact and has no dependency beyond the ``onnx`` package.
+
+Layout: the graph takes the model input as Keras does, ``float32 (n, h, w, 1)`` in
+[0, 1], turns it to NCHW for the convolutions (what ONNX runtimes are fast at), folds
+each batch normalisation into the convolution before it, and turns back to NHWC before
+flattening, so dense weights keep Keras's order. Dropout is left out (inference).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitrec.errors import ConfigError
+
+OPSET = 17
+INPUT, OUTPUT = "image", "probabilities"
+
+
+def _activation(name: str | None, source: str, nodes: list, helper) -> str:
+    """Append the node for a Keras activation; returns the name of its output."""
+    if name in (None, "linear"):
+        return source
+    kinds = {"relu": "Relu", "sigmoid": "Sigmoid", "softmax": "Softmax", "tanh": "Tanh"}
+    if name not in kinds:
+        raise ConfigError(f"cannot export activation {name!r} to ONNX")
+    out = f"{source}_{name}"
+    attributes = {"axis": -1} if name == "softmax" else {}
+    nodes.append(helper.make_node(kinds[name], [source], [out], **attributes))
+    return out
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same": the output is ceil(size / stride); the odd pixel goes last."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def to_onnx(keras_model):
+    """The ``onnx.ModelProto`` of a ``keras.Sequential`` built by ``models.build_model``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from digitrec.backend import import_keras
+
+    layers = import_keras().layers
+    height, width, channels = (int(d) for d in keras_model.input_shape[1:])
+    nodes, weights = [], []
+
+    def constant(name: str, array: np.ndarray) -> str:
+        weights.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
+        return name
+
+    current, layout = INPUT, "NHWC"
+    conv = None  # the last convolution, while a batch norm may still fold into it
+    for index, layer in enumerate(keras_model.layers):
+        name = f"l{index}_{type(layer).__name__}"
+        config = layer.get_config()
+        if isinstance(layer, layers.Conv2D):
+            if conv is not None:
+                current = _emit_conv(conv, nodes, constant, helper)
+            if layout == "NHWC":
+                nodes.append(helper.make_node("Transpose", [current], ["nchw"], perm=[0, 3, 1, 2]))
+                current, layout = "nchw", "NCHW"
+            kernel, *bias = (np.asarray(w) for w in layer.get_weights())
+            (kh, kw), (sh, sw) = config["kernel_size"], config["strides"]
+            if tuple(config.get("dilation_rate", (1, 1))) != (1, 1) or config.get("groups", 1) != 1:
+                raise ConfigError(f"cannot export {layer.name}: dilated or grouped convolution")
+            if config["padding"] == "same":
+                (top, bottom), (left, right) = (
+                    _same_padding(height, kh, sh),
+                    _same_padding(width, kw, sw),
+                )
+            else:
+                top = bottom = left = right = 0
+            height = (height + top + bottom - kh) // sh + 1
+            width = (width + left + right - kw) // sw + 1
+            channels = kernel.shape[3]
+            conv = {
+                "name": name,
+                "input": current,
+                "kernel": kernel.transpose(3, 2, 0, 1),  # (kh, kw, in, out) -> (out, in, kh, kw)
+                "bias": bias[0] if bias else np.zeros(channels, np.float32),
+                "attributes": dict(
+                    kernel_shape=[kh, kw], strides=[sh, sw], pads=[top, left, bottom, right]
+                ),
+            }
+            current = f"{name}_out"
+            if config["activation"] not in (None, "linear"):
+                current = _emit_conv(conv, nodes, constant, helper)
+                current = _activation(config["activation"], current, nodes, helper)
+                conv = None
+        elif isinstance(layer, layers.BatchNormalization):
+            if conv is None:
+                raise ConfigError(f"cannot export {layer.name}: batch norm not after a convolution")
+            gamma = np.asarray(layer.gamma) if layer.gamma is not None else 1.0
+            beta = np.asarray(layer.beta) if layer.beta is not None else 0.0
+            mean, variance = np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)
+            scale = gamma / np.sqrt(variance + config["epsilon"])
+            conv["kernel"] = conv["kernel"] * scale[:, None, None, None]
+            conv["bias"] = (conv["bias"] - mean) * scale + beta
+        else:
+            if conv is not None:  # the convolution (and any batch norm) is complete
+                current = _emit_conv(conv, nodes, constant, helper)
+                conv = None
+            if isinstance(layer, layers.Activation):
+                current = _activation(config["activation"], current, nodes, helper)
+            elif isinstance(layer, layers.MaxPooling2D):
+                (ph, pw), (sh, sw) = config["pool_size"], config["strides"] or config["pool_size"]
+                if config["padding"] != "valid":
+                    raise ConfigError(f"cannot export {layer.name}: only valid pooling")
+                nodes.append(
+                    helper.make_node(
+                        "MaxPool",
+                        [current],
+                        [f"{name}_out"],
+                        kernel_shape=[ph, pw],
+                        strides=[sh, sw],
+                    )
+                )
+                current = f"{name}_out"
+                height, width = (height - ph) // sh + 1, (width - pw) // sw + 1
+            elif isinstance(layer, layers.Dropout):
+                continue
+            elif isinstance(layer, layers.Flatten):
+                if layout == "NCHW":
+                    nodes.append(
+                        helper.make_node(
+                            "Transpose", [current], [f"{name}_nhwc"], perm=[0, 2, 3, 1]
+                        )
+                    )
+                    current, layout = f"{name}_nhwc", "NHWC"
+                nodes.append(helper.make_node("Flatten", [current], [f"{name}_out"], axis=1))
+                current, layout = f"{name}_out", "flat"
+            elif isinstance(layer, layers.Dense):
+                if layout != "flat":
+                    raise ConfigError(f"cannot export {layer.name}: dense layer on an image")
+                kernel, *bias = (np.asarray(w) for w in layer.get_weights())
+                inputs = [current, constant(f"{name}_w", kernel)]
+                if bias:
+                    inputs.append(constant(f"{name}_b", bias[0]))
+                nodes.append(helper.make_node("Gemm", inputs, [f"{name}_out"]))
+                current = _activation(config["activation"], f"{name}_out", nodes, helper)
+            else:
+                raise ConfigError(f"cannot export layer {layer.name} ({type(layer).__name__})")
+    if conv is not None:
+        current = _emit_conv(conv, nodes, constant, helper)
+    nodes.append(helper.make_node("Identity", [current], [OUTPUT]))
+    shape = ["n", *(int(d) for d in keras_model.input_shape[1:])]
+    graph = helper.make_graph(
+        nodes,
+        keras_model.name,
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT, TensorProto.FLOAT, ["n", keras_model.output_shape[-1]]
+            )
+        ],
+        initializer=weights,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="digitrec"
+    )
+    model.ir_version = 8  # readable by onnxruntime releases of the last few years
+    onnx.checker.check_model(model)
+    return model
+
+
+def _emit_conv(conv: dict, nodes: list, constant, helper) -> str:
+    kernel = constant(f"{conv['name']}_w", conv["kernel"])
+    bias = constant(f"{conv['name']}_b", conv["bias"])
+    out = f"{conv['name']}_out"
+    nodes.append(
+        helper.make_node("Conv", [conv["input"], kernel, bias], [out], **conv["attributes"])
+    )
+    return out
+
+
+def to_onnx_bytes(keras_model) -> bytes:
+    return to_onnx(keras_model).SerializeToString()

@@ -64,7 +64,7 @@ class DigitModel:
 
     @property
     def runtime(self) -> str:
-        """ "onnx" or "keras": what computes this model's outputs."""
+        """What computes this model's outputs: "onnx" or "keras"."""
         return "keras" if self._network is None else "onnx"
 
     @property

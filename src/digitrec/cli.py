@@ -523,14 +523,12 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from digitrec.artifact import checked_onnx, load_model
+    from digitrec.artifact import checked_onnx, load_model, write_atomically
 
     model = load_model(args.model, runtime="keras")
     if args.format == "digitrec":
         model.save(args.output)
     else:
-        from digitrec.artifact import write_atomically
-
         write_atomically(args.output, checked_onnx(model.keras_model))
     print(f"wrote {args.output}")
     return 0

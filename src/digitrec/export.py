@@ -49,7 +49,7 @@ def to_onnx(keras_model):
     from digitrec.backend import import_keras
 
     layers = import_keras().layers
-    height, width, channels = (int(d) for d in keras_model.input_shape[1:])
+    height, width = (int(d) for d in keras_model.input_shape[1:3])
     nodes, weights = [], []
 
     def constant(name: str, array: np.ndarray) -> str:
@@ -80,18 +80,16 @@ def to_onnx(keras_model):
                 top = bottom = left = right = 0
             height = (height + top + bottom - kh) // sh + 1
             width = (width + left + right - kw) // sw + 1
-            channels = kernel.shape[3]
             conv = {
                 "name": name,
                 "input": current,
                 "kernel": kernel.transpose(3, 2, 0, 1),  # (kh, kw, in, out) -> (out, in, kh, kw)
-                "bias": bias[0] if bias else np.zeros(channels, np.float32),
+                "bias": bias[0] if bias else np.zeros(kernel.shape[3], np.float32),
                 "attributes": dict(
                     kernel_shape=[kh, kw], strides=[sh, sw], pads=[top, left, bottom, right]
                 ),
             }
-            current = f"{name}_out"
-            if config["activation"] not in (None, "linear"):
+            if config["activation"] not in (None, "linear"):  # nothing can fold in
                 current = _emit_conv(conv, nodes, constant, helper)
                 current = _activation(config["activation"], current, nodes, helper)
                 conv = None

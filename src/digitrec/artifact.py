@@ -68,6 +68,11 @@ class DigitModel:
         return "keras" if self._network is None else "onnx"
 
     @property
+    def onnx_bytes(self) -> bytes | None:
+        """The ONNX network read from the model file; None when it had none."""
+        return None if self._network is None else self._network.onnx_bytes
+
+    @property
     def input_size(self) -> tuple[int, int]:
         height, width = self.metadata["preprocessing"]["input_size"]
         return int(height), int(width)

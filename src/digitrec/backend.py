@@ -7,9 +7,21 @@ dataset or a model's metadata needs none of it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 import tempfile
+
+from digitrec.errors import MissingExtraError
+
+# Reading digits needs only the base install (numpy, pillow, scipy, onnxruntime). These
+# come with `pip install "digitrec[train]"`; the name in the message is the pip package.
+TRAIN_EXTRA = {
+    "keras": "keras",
+    "tensorflow": "tensorflow-cpu",
+    "sklearn": "scikit-learn",
+    "onnx": "onnx",
+}
 
 # Start-up banners that TensorFlow's C++ logging prints before it reads
 # TF_CPP_MIN_LOG_LEVEL (an abseil bug); every other line still reaches stderr.
@@ -23,7 +35,19 @@ _BANNERS = (
 )
 
 
-def import_keras():
+def require(module: str, purpose: str):
+    """Import a module of the ``train`` extra, or say in one line how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = TRAIN_EXTRA.get(module.split(".")[0], module)
+        raise MissingExtraError(
+            f"{purpose} needs {package}, which this install of digitrec leaves out: "
+            f'pip install "digitrec[train]"'
+        ) from None
+
+
+def import_keras(purpose: str = "training or loading a Keras network"):
     """Return the ``keras`` module, on the TensorFlow backend unless the user chose another."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
@@ -32,10 +56,9 @@ def import_keras():
     # real failures still raise Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _without_banners():
-        import keras
-
+        keras = require("keras", purpose)
         if keras.config.backend() == "tensorflow":
-            import tensorflow  # noqa: F401  (its banners are printed at import)
+            require("tensorflow", purpose)  # its banners are printed at import
     return keras
 
 

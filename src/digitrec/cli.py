@@ -525,11 +525,15 @@ def cmd_info(args) -> int:
 def cmd_export(args) -> int:
     from digitrec.artifact import checked_onnx, load_model, write_atomically
 
-    model = load_model(args.model, runtime="keras")
-    if args.format == "digitrec":
-        model.save(args.output)
+    if args.format == "onnx":
+        model = load_model(args.model)
+        if model.runtime == "onnx":  # the file's own network, checked against Keras at save
+            onnx_bytes = model.onnx_bytes
+        else:
+            onnx_bytes = checked_onnx(model.keras_model)
+        write_atomically(args.output, onnx_bytes)
     else:
-        write_atomically(args.output, checked_onnx(model.keras_model))
+        load_model(args.model, runtime="keras").save(args.output)
     print(f"wrote {args.output}")
     return 0
 

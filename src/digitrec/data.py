@@ -219,9 +219,9 @@ def _check_name(name: str) -> None:
 
 
 def _load_digits8x8(split: str) -> Dataset:
-    from sklearn.datasets import load_digits
+    from digitrec.backend import require
 
-    bunch = load_digits()
+    bunch = require("sklearn.datasets", "the digits8x8 dataset").load_digits()
     # Values are 0..16 with ink high; scale to 0..255 so every dataset shares one contract.
     images = np.rint(bunch.images * (255 / 16)).astype(np.uint8)
     labels = bunch.target.astype(np.uint8)

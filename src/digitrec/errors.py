@@ -19,3 +19,7 @@ class ModelFileError(DigitrecError):
 
 class ConfigError(DigitrecError):
     """An unknown preset, dataset or option value."""
+
+
+class MissingExtraError(DigitrecError):
+    """A feature needs packages from an extra that this install left out."""

@@ -8,13 +8,19 @@ Follows scikit-learn's conventions (``__init__`` only stores parameters, ``fit``
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
 from digitrec.artifact import DigitModel, load_model
+from digitrec.backend import require
 from digitrec.config import TrainConfig, get_preset
 from digitrec.data import DIGITS
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+except ImportError:  # the base install: say which extra brings scikit-learn
+    require("sklearn", "DigitClassifier")
+    raise
 
 
 def as_images(X) -> np.ndarray:

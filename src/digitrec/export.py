@@ -43,10 +43,10 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 def to_onnx(keras_model):
     """The ``onnx.ModelProto`` of a ``keras.Sequential`` built by ``models.build_model``."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from digitrec.backend import import_keras, require
 
-    from digitrec.backend import import_keras
+    onnx = require("onnx", "writing an ONNX network")
+    from onnx import TensorProto, helper, numpy_helper
 
     layers = import_keras().layers
     height, width = (int(d) for d in keras_model.input_shape[1:3])

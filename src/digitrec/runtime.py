@@ -27,6 +27,7 @@ class OnnxNetwork:
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelFileError(f"{source}: damaged network in the model file ({error})") from None
         self.input_name = self.session.get_inputs()[0].name
+        self.onnx_bytes = onnx_bytes  # for `digitrec export`, which needs no Keras for it
 
     def predict(self, inputs: np.ndarray, batch_size: int = 1024, verbose: int = 0) -> np.ndarray:
         inputs = np.ascontiguousarray(inputs, np.float32)

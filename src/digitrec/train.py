@@ -55,6 +55,7 @@ def train(
     if output is not None:
         _check_writable(Path(output))
     started = time.perf_counter()
+    import_keras("training")  # before any download: a light install stops here, at once
     train_set = load_dataset(config.dataset, "train", data_dir)
     test_set = load_dataset(config.dataset, "test", data_dir)
     model = fit_arrays(
@@ -342,6 +343,9 @@ def _calibrate(model, config: TrainConfig, data: _TrainingData) -> dict:
 
 def _fit_sklearn(config: TrainConfig, images, labels, val_images, val_labels, verbose, checkpoint):
     """scikit-learn's MLPClassifier, epoch by epoch, copied into the same Keras network."""
+    from digitrec.backend import require
+
+    require("sklearn", "the sklearn-mlp preset")
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 

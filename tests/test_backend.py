@@ -1,0 +1,72 @@
+"""The light install: reading digits works without the ``train`` extra, and what needs it
+says how to get it in one line (no traceback)."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import REPO
+
+# Runs the CLI as on an install without the train extra: importing any of its packages
+# fails as it would there.
+LIGHT_CLI = textwrap.dedent(
+    """
+    import sys
+
+    class NotInstalled:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {"keras", "tensorflow", "sklearn", "onnx"}:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    sys.meta_path.insert(0, NotInstalled())
+    from digitrec.cli import main
+
+    code = main(sys.argv[1:])
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+    sys.exit(code)
+    """
+)
+
+
+def light(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", LIGHT_CLI, *args], cwd=REPO, capture_output=True, text=True
+    )
+
+
+def test_light_install_reads_digits(tmp_path):
+    result = light("predict", "examples/seven.png", "--json")
+    assert result.returncode == 0, result.stderr
+    assert '"digit": 7' in result.stdout
+    result = light("read", "examples/number-307.png")
+    assert result.returncode == 0, result.stderr
+    assert "307" in result.stdout
+    result = light("export", "-o", str(tmp_path / "net.onnx"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "net.onnx").stat().st_size > 100_000
+
+
+def test_light_install_evaluates(real_data_dir):
+    result = light("evaluate", "--dataset", "usps", "--data-dir", str(real_data_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    assert '"accuracy": 0.9' in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "--preset", "dense512", "--epochs", "1"),
+        ("evaluate", "--dataset", "digits8x8"),
+    ],
+)
+def test_light_install_names_the_missing_extra(args, tmp_path):
+    result = (
+        light(*args, "--output", str(tmp_path / "m.digitrec"))
+        if args[0] == "train"
+        else light(*args)
+    )
+    assert result.returncode == 1
+    assert 'pip install "digitrec[train]"' in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

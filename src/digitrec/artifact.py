@@ -167,13 +167,16 @@ def read_metadata(path: str | Path | None = None) -> dict:
         return _metadata(archive, path)
 
 
-def load_model(path: str | Path | None = None, runtime: str = "auto") -> DigitModel:
+def load_model(
+    path: str | Path | None = None, runtime: str = "auto", threads: int | None = None
+) -> DigitModel:
     """Load a digitrec model file (safe mode: no code in the file is executed).
 
     With no path, the bundled default model: no data, training or download needed.
     ``runtime``: "onnx" reads digits with onnxruntime and never imports TensorFlow;
     "keras" loads the Keras network (to train further); "auto" is onnx when the file
     has an ONNX network (files from before it had none) and keras otherwise.
+    ``threads`` caps onnxruntime's threads (default: one per core).
     """
     if runtime not in ("auto", "onnx", "keras"):
         raise ValueError(f"runtime must be auto, onnx or keras, not {runtime!r}")
@@ -186,7 +189,7 @@ def load_model(path: str | Path | None = None, runtime: str = "auto") -> DigitMo
         if runtime != "keras" and ONNX_ENTRY in names:
             from digitrec.runtime import OnnxNetwork
 
-            network = OnnxNetwork(archive.read(ONNX_ENTRY), str(path))
+            network = OnnxNetwork(archive.read(ONNX_ENTRY), str(path), threads=threads)
             return DigitModel(None, metadata, network=network, source=path)
         if runtime == "onnx":
             raise ModelFileError(

@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx", "digitrec"), default="onnx")
     export.add_argument("--output", "-o", type=Path, required=True, help="file to write")
 
+    serve = commands.add_parser(
+        "serve", help="start the web page (draw or drop a digit) and the REST API (/docs)"
+    )
+    _config_flags(serve, "ServeConfig", host=str, port=int, workers=int, feedback_dir=str)
+    _model_option(serve)
+
     commands.add_parser("presets", help="list the presets and their settings")
     return parser
 
@@ -559,6 +565,20 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from digitrec.artifact import read_metadata
+    from digitrec.serve import ServeConfig, run
+
+    fields = ("host", "port", "workers", "feedback_dir")
+    config = ServeConfig(
+        model=str(args.model) if args.model else None,
+        **{field: getattr(args, field) for field in fields if getattr(args, field) is not None},
+    )
+    read_metadata(config.model)  # a missing or damaged model file: one line, before starting
+    run(config)
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -569,6 +589,7 @@ COMMANDS = {
     "info": cmd_info,
     "export": cmd_export,
     "presets": cmd_presets,
+    "serve": cmd_serve,
 }
 
 if __name__ == "__main__":

@@ -112,16 +112,17 @@ def read_source(source: str) -> bytes:
     return data
 
 
-def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
+def decode_image(data: bytes, name: str = "<image>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode image bytes into ``uint8`` grey ``(h, w)`` or RGB ``(h, w, 3)``.
 
     EXIF orientation is applied and transparency is flattened onto white, so a canvas
     export with a transparent background reads as ink on paper, not ink on black. Of a
-    multi-frame file (animated GIF, multi-page TIFF) the first frame is read.
+    multi-frame file (animated GIF, multi-page TIFF) the first frame is read. A picture
+    of more than ``max_pixels`` is refused from its header, before it is decoded.
     """
     if not data:
         raise ImageError(f"{name}: empty file")
-    limit = f"limit {MAX_PIXELS // 10**6} megapixels"
+    limit = f"limit {max_pixels / 10**6:g} megapixels"
     try:
         with warnings.catch_warnings():
             # Pillow warns about damaged metadata it skips (bad EXIF, short tags): the
@@ -130,7 +131,7 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
+                if width * height > max_pixels:
                     raise ImageError(f"{name}: {width}x{height} pixels is too large ({limit})")
                 image.load()
                 image = ImageOps.exif_transpose(image)

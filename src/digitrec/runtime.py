@@ -13,13 +13,16 @@ from digitrec.errors import ModelFileError
 class OnnxNetwork:
     """The network of a model file, in onnxruntime; ``predict`` as Keras's."""
 
-    def __init__(self, onnx_bytes: bytes, source: str = "model"):
+    def __init__(self, onnx_bytes: bytes, source: str = "model", threads: int | None = None):
         try:
             import onnxruntime
         except ImportError:  # pragma: no cover - onnxruntime is a core dependency
             raise ModelFileError("onnxruntime is not installed: pip install onnxruntime") from None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # warnings about unused initialisers are noise here
+        if threads:  # a server runs one worker process per core, each with one thread
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         try:
             self.session = onnxruntime.InferenceSession(
                 onnx_bytes, options, providers=["CPUExecutionProvider"]

@@ -327,3 +327,55 @@ def test_a_picture_too_slow_to_read_gets_503_and_the_server_goes_on(slow_server)
             break
         time.sleep(0.1)
     assert answer.json()["digit"] == 7
+
+
+def test_serve_refuses_a_missing_model_and_a_busy_port_in_one_line(tmp_path, capsys):
+    from digitrec.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "none.digitrec")]) == 1
+    assert "none.digitrec" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"digitrec: error: cannot listen on 127.0.0.1:{port}")
+    assert len(error.splitlines()) == 1
+
+
+def test_workers_answer_without_the_delayed_ack_wait():
+    """With --workers, connections must have TCP_NODELAY: without it every answer of a
+    keep-alive connection waits ~40 ms for the client's delayed ACK."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    command = [sys.executable, "-m", "digitrec.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen([*command, "--workers", "2"], stdout=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.get("/health")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and process.poll() is None
+                    time.sleep(0.1)
+            small = Image.open(io.BytesIO(THREE)).resize((64, 64), Image.Resampling.BOX)
+            three = png(np.asarray(small))  # as the page sends a drawing: a few ms to read
+            times = []
+            for _ in range(9):
+                start = time.perf_counter()
+                assert upload(client, "/v1/predict", three).json()["digit"] == 3
+                times.append(time.perf_counter() - start)
+        assert sorted(times)[4] < 0.03, times  # about 0.005 s here; 0.045 with the wait
+    finally:
+        process.send_signal(2)  # SIGINT: uvicorn stops its workers
+        process.wait(15)

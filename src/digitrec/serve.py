@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import io
 import json
@@ -381,7 +382,8 @@ def run(config: ServeConfig) -> None:
     print(f"digitrec: serving on http://{config.host}:{config.port}/ (Ctrl-C stops)", flush=True)
     if config.workers == 1:
         server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
-        server.run(sockets=[sock])
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server stops
+            server.run(sockets=[sock])
         return
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     factory = "digitrec.serve:app_from_environment"

@@ -5,6 +5,7 @@ The server runs as on the light install (no Keras, TensorFlow, scikit-learn or o
 these tests also show that serving never starts TensorFlow.
 """
 
+import base64
 import os
 import signal
 import socket
@@ -179,6 +180,33 @@ def test_uploaded_photos_and_numbers(page):
     page.set_input_files("#upload", str(REPO / "examples" / "three.png"))
     shown(page, "digit", "3")
     assert page.locator("#photo").is_visible()
+
+
+def drop(page, name: str, data: bytes | int) -> None:
+    """Drop a file on the drawing pad, as a drag and drop from the desktop does; ``data``
+    is its content, or a size for a file of zeros."""
+    page.evaluate(
+        """([name, encoded, size]) => {
+            const bytes = encoded === null
+                ? new Uint8Array(size) : Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            const pad = document.getElementById("pad");
+            pad.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true }));
+            pad.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+        }""",
+        [name, None, data] if isinstance(data, int) else [name, base64.b64encode(data).decode(), 0],
+    )
+
+
+def test_dropped_photos_and_the_size_limit(page):
+    drop(page, "seven.png", (REPO / "examples" / "seven.png").read_bytes())
+    shown(page, "digit", "7")
+    drop(page, "307.png", (REPO / "examples" / "number-307.png").read_bytes())
+    shown(page, "number", "307")
+    drop(page, "huge.png", 10 * 2**20 + 1)  # refused before it is sent
+    shown(page, "error", "error")
+    assert "the limit is 10.0 MiB" in page.locator("#reason").text_content()
 
 
 def test_thats_wrong_saves_the_drawing_for_finetune(page, server):

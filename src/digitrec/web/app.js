@@ -25,6 +25,12 @@ let generation = 0; // bumped by every clear or upload: older answers are droppe
 let busy = false; // a prediction request is in flight
 let dirty = false; // the drawing changed since the request in flight was sent
 let lastPicture = null; // what the shown answer was made from, for "that's wrong"
+let maxUpload = 10 * 2 ** 20; // bytes; the server's own limit replaces it below
+
+fetch("/health")
+  .then((response) => response.json())
+  .then((health) => (maxUpload = health.max_upload_bytes))
+  .catch(() => {});
 
 function resize() {
   // The canvas's pixels follow its size on screen (and the screen's density), so strokes
@@ -241,6 +247,11 @@ document.getElementById("clear").addEventListener("click", clear);
 async function readPhoto(file) {
   if (!file) return;
   clear();
+  if (file.size > maxUpload) {
+    // Refused here: a browser sends the whole body before it reads the server's 413.
+    const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+    return showError(new Error(`${file.name} is ${mib(file.size)}; the limit is ${mib(maxUpload)}`));
+  }
   const asked = generation;
   photo.src = URL.createObjectURL(file);
   photo.hidden = false;

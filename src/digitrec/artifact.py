@@ -18,6 +18,7 @@ import os
 import tempfile
 import warnings
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,7 @@ class DigitModel:
         """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
         try:
-            onnx_bytes = checked_onnx(self.keras_model)
+            onnx_bytes = checked_export(self.keras_model)
         except ConfigError as error:  # a network export.py cannot write: keep Keras only
             warnings.warn(f"saved without an ONNX network ({error})", stacklevel=2)
             onnx_bytes = None
@@ -211,21 +212,27 @@ def _load_keras(path: Path):
             ) from None
 
 
-def checked_onnx(keras_model) -> bytes:
-    """The network as ONNX, after checking that onnxruntime computes what Keras does
-    (within ONNX_TOLERANCE on a fixed batch of random and blank inputs)."""
-    from digitrec.export import to_onnx_bytes
-    from digitrec.runtime import OnnxNetwork
+def checked_export(keras_model, format: str = "onnx") -> bytes:
+    """The network as ONNX (or TFLite), after checking that its runtime computes what Keras
+    does (within ONNX_TOLERANCE on a fixed batch of random and blank inputs)."""
+    from digitrec import export
 
-    onnx_bytes = to_onnx_bytes(keras_model)
+    if format == "onnx":
+        from digitrec.runtime import OnnxNetwork
+
+        data = export.to_onnx_bytes(keras_model)
+        run = OnnxNetwork(data).predict
+    else:
+        data = export.to_tflite_bytes(keras_model)
+        run = partial(export.run_tflite, data)
     shape = tuple(int(d) for d in keras_model.input_shape[1:])
     probe = np.random.default_rng(0).random((32, *shape), dtype=np.float32)
     probe[0] = 0
     expected = np.asarray(keras_model.predict(probe, verbose=0), np.float32)
-    got = OnnxNetwork(onnx_bytes).predict(probe)
+    got = run(probe)
     if got.shape != expected.shape or np.abs(got - expected).max() > ONNX_TOLERANCE:
-        raise ConfigError("the ONNX export differs from the Keras network")
-    return onnx_bytes
+        raise ConfigError(f"the {format} export differs from the Keras network")
+    return data
 
 
 def _resolve(path: str | Path | None) -> Path:

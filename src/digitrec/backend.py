@@ -63,6 +63,13 @@ def import_keras(purpose: str = "training or loading a Keras network"):
 
 
 @contextlib.contextmanager
+def quiet_stderr():
+    """TensorFlow's C++ start-up banners and logs kept off the terminal; other lines pass."""
+    with _without_banners():
+        yield
+
+
+@contextlib.contextmanager
 def _without_banners():
     """Send file descriptor 2 to a temporary file, then replay all but the banners."""
     try:

@@ -199,13 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write a model's network for another runtime",
         description="onnx: the network alone, for onnxruntime anywhere (input float32 "
-        "(n, h, w, 1) in [0, 1], MNIST polarity; output softmax). digitrec: the model "
+        "(n, h, w, 1) in [0, 1], MNIST polarity; output softmax). tflite: the same for "
+        "TensorFlow Lite / LiteRT (needs the train extra). digitrec: the model "
         "file again, with an ONNX network added if it was saved without one.",
     )
     export.add_argument(
         "model", type=Path, nargs="?", metavar="MODEL", help="default: the bundled model"
     )
-    export.add_argument("--format", choices=("onnx", "digitrec"), default="onnx")
+    export.add_argument("--format", choices=("onnx", "tflite", "digitrec"), default="onnx")
     export.add_argument("--output", "-o", type=Path, required=True, help="file to write")
 
     serve = commands.add_parser(
@@ -529,15 +530,16 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from digitrec.artifact import checked_onnx, load_model, write_atomically
+    from digitrec.artifact import checked_export, load_model, write_atomically
 
     if args.format == "onnx":
         model = load_model(args.model)
-        if model.runtime == "onnx":  # the file's own network, checked against Keras at save
-            onnx_bytes = model.onnx_bytes
-        else:
-            onnx_bytes = checked_onnx(model.keras_model)
-        write_atomically(args.output, onnx_bytes)
+        # The file's own network was checked against Keras when it was saved.
+        network = model.onnx_bytes or checked_export(model.keras_model)
+        write_atomically(args.output, network)
+    elif args.format == "tflite":
+        model = load_model(args.model, runtime="keras")
+        write_atomically(args.output, checked_export(model.keras_model, "tflite"))
     else:
         load_model(args.model, runtime="keras").save(args.output)
     print(f"wrote {args.output}")

@@ -14,6 +14,9 @@ flattening, so dense weights keep Keras's order. Dropout is left out (inference)
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 
 from digitrec.errors import ConfigError
@@ -94,14 +97,21 @@ def to_onnx(keras_model):
                 current = _activation(config["activation"], current, nodes, helper)
                 conv = None
         elif isinstance(layer, layers.BatchNormalization):
-            if conv is None:
-                raise ConfigError(f"cannot export {layer.name}: batch norm not after a convolution")
             gamma = np.asarray(layer.gamma) if layer.gamma is not None else 1.0
             beta = np.asarray(layer.beta) if layer.beta is not None else 0.0
             mean, variance = np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)
             scale = gamma / np.sqrt(variance + config["epsilon"])
-            conv["kernel"] = conv["kernel"] * scale[:, None, None, None]
-            conv["bias"] = (conv["bias"] - mean) * scale + beta
+            shift = beta - mean * scale
+            if conv is not None:  # folded into the convolution: no work at inference
+                conv["kernel"] = conv["kernel"] * scale[:, None, None, None]
+                conv["bias"] = conv["bias"] * scale + shift
+            else:  # after pooling or a dense layer: y = x * scale + shift, per channel
+                shape = (-1, 1, 1) if layout == "NCHW" else (-1,)
+                scale_name = constant(f"{name}_scale", scale.reshape(shape))
+                shift_name = constant(f"{name}_shift", shift.reshape(shape))
+                nodes.append(helper.make_node("Mul", [current, scale_name], [f"{name}_mul"]))
+                nodes.append(helper.make_node("Add", [f"{name}_mul", shift_name], [f"{name}_out"]))
+                current = f"{name}_out"
         else:
             if conv is not None:  # the convolution (and any batch norm) is complete
                 current = _emit_conv(conv, nodes, constant, helper)
@@ -181,3 +191,36 @@ def _emit_conv(conv: dict, nodes: list, constant, helper) -> str:
 
 def to_onnx_bytes(keras_model) -> bytes:
     return to_onnx(keras_model).SerializeToString()
+
+
+def to_tflite_bytes(keras_model) -> bytes:
+    """The network as a TensorFlow Lite flatbuffer, for phones and microcontrollers, by
+    TensorFlow's own converter (so it needs the train extra). The model files carry ONNX
+    instead: onnxruntime starts faster here and needs no TensorFlow (bench/inference.py)."""
+    from digitrec.backend import import_keras, quiet_stderr, require
+
+    import_keras("writing a TensorFlow Lite network")
+    tf = require("tensorflow", "writing a TensorFlow Lite network")
+    # The converter prints the traced signature to stdout and its C++ log to stderr.
+    with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+        except Exception as error:  # TensorFlow raises many types here
+            raise ConfigError(f"cannot convert the network to TensorFlow Lite ({error})") from None
+
+
+def run_tflite(tflite_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
+    """A TFLite network's outputs, with LiteRT's interpreter if installed, else TensorFlow's."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from digitrec.backend import require
+
+        Interpreter = require("tensorflow", "running a TensorFlow Lite network").lite.Interpreter
+    interpreter = Interpreter(model_content=tflite_bytes)
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(source["index"], inputs.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], np.ascontiguousarray(inputs, np.float32))
+    interpreter.invoke()
+    return interpreter.get_tensor(target["index"])

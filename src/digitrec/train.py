@@ -171,7 +171,7 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
     steps = int(np.ceil(len(data.labels) / config.batch_size))
     model.compile(
         optimizer=_optimizer(keras, config, steps * config.epochs),
-        loss="sparse_categorical_crossentropy",
+        loss=_loss(keras, config.label_smoothing),
         metrics=["accuracy"],
     )
     validation = (
@@ -389,10 +389,36 @@ def _fit_sklearn(config: TrainConfig, images, labels, val_images, val_labels, ve
     return model, history
 
 
+def _loss(keras, smoothing: float):
+    """Cross-entropy on integer labels, with the targets smoothed when asked (Keras's
+    sparse loss has no smoothing, and one-hot labels would change every data path)."""
+    if not smoothing:
+        return "sparse_categorical_crossentropy"
+    ops = keras.ops
+
+    def smoothed_crossentropy(labels, probabilities):
+        classes = ops.shape(probabilities)[-1]
+        onehot = ops.one_hot(ops.cast(ops.reshape(labels, (-1,)), "int32"), classes)
+        targets = onehot * (1 - smoothing) + smoothing / classes
+        return keras.losses.categorical_crossentropy(targets, probabilities)
+
+    return smoothed_crossentropy
+
+
 def _optimizer(keras, config: TrainConfig, total_steps: int = 1):
     rate = config.learning_rate
+    total_steps = max(total_steps, 1)
     if config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, max(total_steps, 1), alpha=0.01)
+        rate = keras.optimizers.schedules.CosineDecay(rate, total_steps, alpha=0.01)
+    elif config.schedule == "one-cycle":
+        warmup = max(1, total_steps // 5)
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate / 10,
+            max(total_steps - warmup, 1),
+            alpha=0.01,
+            warmup_target=rate,
+            warmup_steps=warmup,
+        )
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=config.momentum)
     if config.optimizer == "rmsprop":

@@ -41,11 +41,19 @@ HASH = [  # '#': the bundled model refuses it as not a digit
 
 
 def _chromium_or_skip() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    """Chromium's path; without it (or Playwright) the browser tests skip, except in CI."""
+    missing = None
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing = 'playwright not installed (pip install -e ".[dev]")'
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"{missing}: .ci/run installs both")
+    if missing:
+        pytest.skip(missing)
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

@@ -154,3 +154,30 @@ def test_real_world_preset_learns_refusal_and_calibrates(fake_data_dir, tmp_path
     digits, not_digit = loaded.scores(np.zeros((2, 28, 28), np.uint8))
     np.testing.assert_allclose(digits.sum(axis=1) + not_digit, 1, atol=1e-5)
     assert loaded.predict_proba(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+
+
+def test_one_cycle_rate_warms_up_then_decays():
+    from digitrec.backend import import_keras
+    from digitrec.train import learning_rate
+
+    config = TrainConfig(model="fast-cnn", learning_rate=0.01, schedule="one-cycle")
+    schedule = learning_rate(import_keras(), config, total_steps=100)
+    at = [float(schedule(step)) for step in (0, 10, 20, 60, 100)]
+    assert at[0] == pytest.approx(0.001)  # a tenth at the start
+    assert at[0] < at[1] < at[2] == pytest.approx(0.01)  # linear warm-up over a fifth
+    assert at[2] > at[3] > at[4] == pytest.approx(0.0001)  # cosine down to 1%
+
+
+def test_label_smoothing_spreads_a_share_of_each_target():
+    from digitrec.backend import import_keras
+    from digitrec.train import _loss
+
+    keras = import_keras()
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    labels = np.array([0, 2])
+    loss = _loss(keras, 0.3)
+    targets = np.eye(3)[labels] * 0.7 + 0.1
+    expected = -(targets * np.log(probabilities)).sum(1)
+    got = keras.ops.convert_to_numpy(loss(labels, probabilities))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert _loss(keras, 0.0) == "sparse_categorical_crossentropy"

@@ -50,7 +50,9 @@ class DigitModel:
     def __init__(self, keras_model, metadata: dict, network=None, source: Path | None = None):
         self._keras_model = keras_model
         self.metadata = metadata
-        self._network = network  # an onnxruntime network; Keras when None
+        # An onnxruntime network (Keras when None). Given with a Keras model, it must be
+        # that model's export: save() writes it as it is.
+        self._network = network
         self._source = source  # the file to load Keras from, when first needed
 
     @property
@@ -127,11 +129,8 @@ class DigitModel:
     def save(self, path: str | Path) -> Path:
         """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
-        try:
-            onnx_bytes = checked_export(self.keras_model)
-        except ConfigError as error:  # a network export.py cannot write: keep Keras only
-            warnings.warn(f"saved without an ONNX network ({error})", stacklevel=2)
-            onnx_bytes = None
+        network = self._network or onnx_network(self.keras_model)
+        onnx_bytes = network.onnx_bytes if network is not None else None
         buffer = io.BytesIO()
         with tempfile.TemporaryDirectory() as workdir:
             keras_file = Path(workdir) / KERAS_ENTRY
@@ -210,6 +209,18 @@ def _load_keras(path: Path):
             raise ModelFileError(
                 f"{path}: the Keras model inside cannot be loaded ({type(error).__name__}: {error})"
             ) from None
+
+
+def onnx_network(keras_model):
+    """The Keras network, exported and checked, in onnxruntime; None (with a warning) for a
+    network that export.py cannot write, which is then saved Keras-only."""
+    from digitrec.runtime import OnnxNetwork
+
+    try:
+        return OnnxNetwork(checked_export(keras_model))
+    except ConfigError as error:
+        warnings.warn(f"saved without an ONNX network ({error})", stacklevel=3)
+        return None
 
 
 def checked_export(keras_model, format: str = "onnx") -> bytes:

@@ -92,6 +92,17 @@ def _without_banners():
                     print(line, file=sys.stderr)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (else Keras's mixed_bfloat16 policy
+    is emulated, and slower than float32). Linux only; elsewhere, assume not."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def versions() -> dict[str, str]:
     """Versions of everything that shapes a trained model, for the model file."""
     import platform

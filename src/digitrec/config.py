@@ -13,6 +13,7 @@ from digitrec.errors import ConfigError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "one-cycle")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class TrainConfig:
     # warm-up from a tenth over the first fifth of the steps, then that cosine decay
     schedule: str = "constant"
     label_smoothing: float = 0.0  # share of each target spread evenly over the classes
+    # mixed_bfloat16: training arithmetic in bfloat16 where the CPU does it natively
+    # (AVX512-BF16 or AMX; float32 elsewhere). The saved model is float32 either way.
+    precision: str = "float32"
     augment: bool = False  # random real-world variation every batch (digitrec.augment)
     negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
     printed: int = 0  # digits in printed type added to the training set
@@ -56,6 +60,7 @@ class TrainConfig:
             (self.seed >= 0, "seed must be >= 0"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (
                 min(self.negatives, self.printed, self.pen) >= 0,
                 "negatives, printed and pen must be >= 0",
@@ -112,8 +117,8 @@ PRESETS: dict[str, TrainConfig] = {
         pen=6000,
     ),
     # The least wall time on a 2-core CPU to >= 99.2% MNIST test accuracy, start-up
-    # included (bench/fast_training.py): two epochs of a small batch-normalised CNN with
-    # a one-cycle learning rate and label smoothing.
+    # included (bench/training.py): two epochs of a small batch-normalised CNN with a
+    # one-cycle learning rate, label smoothing, and bfloat16 arithmetic where the CPU has it.
     "fast": TrainConfig(
         model="fast-cnn",
         optimizer="adam",
@@ -123,6 +128,7 @@ PRESETS: dict[str, TrainConfig] = {
         validation_size=5000,
         schedule="one-cycle",
         label_smoothing=0.1,
+        precision="mixed_bfloat16",
     ),
     # Each preset fits on the data its tutorial fitted on. The cnn30 and dense512 tutorials
     # train on all 60000 images (and "validate" on the test set, which digitrec never

@@ -8,17 +8,19 @@ model file is rewritten atomically after every epoch (or every improvement, with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import time
 import warnings
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from digitrec.artifact import DigitModel
-from digitrec.backend import import_keras, versions
+from digitrec.artifact import DigitModel, onnx_network
+from digitrec.backend import cpu_has_bf16, import_keras, versions
 from digitrec.config import TrainConfig, get_preset
 from digitrec.data import class_names, is_normalized, load_dataset, splits
 from digitrec.errors import ConfigError, DigitrecError
@@ -167,7 +169,12 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
     _deterministic_ops(keras)
     data = _TrainingData.build(config, images, labels, val_images, val_labels)
     n_outputs = 10 + int(config.negatives > 0)
-    model = build_model(config, images.shape[1:], n_classes=n_outputs)
+    precision = config.precision if cpu_has_bf16() else "float32"
+    checkpoint.base_metadata["training_precision"] = precision
+    with _dtype_policy(keras, precision):
+        model = build_model(config, images.shape[1:], n_classes=n_outputs)
+    if precision != "float32":  # the model is saved, calibrated and exported in float32
+        checkpoint.saveable = partial(_float32_copy, config, images.shape[1:], n_outputs)
     steps = int(np.ceil(len(data.labels) / config.batch_size))
     model.compile(
         optimizer=_optimizer(keras, config, steps * config.epochs),
@@ -206,8 +213,12 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
         raise TrainingInterrupted(checkpoint.interrupted_message()) from None
     if checkpoint.best_weights is not None:
         model.set_weights(checkpoint.best_weights)
+    model = checkpoint.saveable(model)
+    # Exported once: calibration, the test score and the file all use this ONNX network.
+    checkpoint.network = onnx_network(model)
     if len(val_labels):
-        checkpoint.base_metadata["calibration"] = _calibrate(model, config, data)
+        network = checkpoint.network or model
+        checkpoint.base_metadata["calibration"] = _calibrate(network.predict, config, data)
     return model, checkpoint.history
 
 
@@ -328,13 +339,13 @@ def _augmented_batches(keras, config: TrainConfig, data: _TrainingData):
     return Batches()
 
 
-def _calibrate(model, config: TrainConfig, data: _TrainingData) -> dict:
+def _calibrate(predict, config: TrainConfig, data: _TrainingData) -> dict:
     """Fit temperature and refusal threshold on validation data (``calibrate.py``)."""
     from digitrec import calibrate
 
     images = np.concatenate([data.val_images, data.val_realistic])
     labels = np.concatenate([data.val_labels, data.val_realistic_labels])
-    outputs = np.asarray(model.predict(to_model_input(images), batch_size=1024, verbose=0))
+    outputs = np.asarray(predict(to_model_input(images), batch_size=1024, verbose=0))
     calibration, report = calibrate.fit(
         outputs, labels.astype(np.int64), 10, reject=config.negatives > 0
     )
@@ -405,25 +416,49 @@ def _loss(keras, smoothing: float):
     return smoothed_crossentropy
 
 
-def _optimizer(keras, config: TrainConfig, total_steps: int = 1):
+def learning_rate(keras, config: TrainConfig, total_steps: int = 1):
+    """The learning rate: a number, or a Keras schedule of the step for cosine/one-cycle."""
     rate = config.learning_rate
     total_steps = max(total_steps, 1)
     if config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(rate, total_steps, alpha=0.01)
-    elif config.schedule == "one-cycle":
+        return keras.optimizers.schedules.CosineDecay(rate, total_steps, alpha=0.01)
+    if config.schedule == "one-cycle":
         warmup = max(1, total_steps // 5)
-        rate = keras.optimizers.schedules.CosineDecay(
+        return keras.optimizers.schedules.CosineDecay(
             rate / 10,
             max(total_steps - warmup, 1),
             alpha=0.01,
             warmup_target=rate,
             warmup_steps=warmup,
         )
+    return rate
+
+
+def _optimizer(keras, config: TrainConfig, total_steps: int = 1):
+    rate = learning_rate(keras, config, total_steps)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=config.momentum)
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(rate)
     return keras.optimizers.Adam(rate)
+
+
+@contextlib.contextmanager
+def _dtype_policy(keras, policy: str):
+    """Layers built inside use ``policy``; Keras's global default is restored after."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _float32_copy(config: TrainConfig, input_shape, n_outputs: int, trained):
+    """The trained network with float32 arithmetic, for files, calibration and ONNX."""
+    model = build_model(config, input_shape, n_classes=n_outputs)
+    model.set_weights(trained.get_weights())
+    return model
 
 
 def _deterministic_ops(keras) -> None:
@@ -446,6 +481,8 @@ class _Checkpointer:
         self.best_loss = np.inf
         self.best_weights = None
         self.saved_epoch = 0
+        self.saveable = lambda model: model  # what of the training model goes to files
+        self.network = None  # the final network in onnxruntime, once exported
 
     def metadata(self, complete: bool) -> dict:
         epochs = len(next(iter(self.history.values()), []))
@@ -462,7 +499,7 @@ class _Checkpointer:
 
     def final_model(self, keras_model, history: dict) -> DigitModel:
         self.history = {k: [float(x) for x in v] for k, v in history.items()}
-        return DigitModel(keras_model, self.metadata(complete=True))
+        return DigitModel(keras_model, self.metadata(complete=True), network=self.network)
 
     def on_epoch_end(self, model, logs: dict) -> None:
         for key, value in logs.items():
@@ -473,7 +510,7 @@ class _Checkpointer:
             self.best_loss = logs["val_loss"]
             self.best_weights = model.get_weights()
         if self.output is not None:
-            DigitModel(model, self.metadata(complete=False)).save(self.output)
+            DigitModel(self.saveable(model), self.metadata(complete=False)).save(self.output)
             self.saved_epoch = len(self.history["loss"])
 
     def interrupted_message(self) -> str:

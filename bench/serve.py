@@ -23,16 +23,15 @@ import asyncio
 import io
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
+from machine import header, write_result
 from PIL import Image
 
 from digitrec.gallery import mouse_shape
@@ -148,16 +147,6 @@ async def concurrent(port: int, requests: list[tuple[int, bytes]], n: int, clien
     }
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def cpu_seconds(pid: int) -> float | None:
     """CPU time used so far by a process and all its children (Linux /proc), or None."""
     try:
@@ -228,15 +217,9 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(30)
-    result = {
-        "date": str(date.today()),
-        "machine": {
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": load_before,
-        },
-        "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
+    result = header("serve.py")
+    result["machine"]["load_average_before"] = load_before
+    result |= {
         "server": {"workers": args.workers, "onnxruntime_threads_per_worker": 1},
         "request": {
             "route": "POST /v1/predict, multipart field image",
@@ -247,11 +230,7 @@ def main() -> int:
         "concurrent": many,
         "targets": {"p50_ms": 5, "p99_ms": 15, "errors": 0, "requests_per_s": 800},
     }
-    print(json.dumps(result, indent=1))
-    output = args.output or Path(__file__).parent / "results" / f"serve-{date.today()}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {output}", file=sys.stderr)
+    write_result(result, "serve", args.output)
     return 0
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from machine import header
 
 FLOORS = {
     "cnn30": 0.989,
@@ -33,16 +34,6 @@ DATASET = {"digits8x8-mlp": "digits8x8", "sklearn-mlp": "digits8x8"}
 def digitrec(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "digitrec.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, check=True)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:
@@ -77,11 +68,9 @@ def main() -> None:
             }
             print(json.dumps(result), flush=True)
             results.append(result)
-    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
-        json.dumps({"date": str(date.today()), "machine": machine, "results": results}, indent=1)
-        + "\n"
+        json.dumps({**header("train_presets.py"), "results": results}, indent=1) + "\n"
     )
     print(f"wrote {args.output}", file=sys.stderr)
 

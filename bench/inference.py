@@ -1,6 +1,7 @@
 """Inference speed without TensorFlow: the bundled model against the Keras docs CNN.
 
-    python bench/inference.py --data-dir ../shared/datasets --reference kdc.digitrec
+    python bench/inference.py --data-dir ../shared/datasets --reference kdc.digitrec \
+        [--also fast.digitrec]
 
 ``--reference``: a model file of the keras-docs-cnn preset (``digitrec train --preset
 keras-docs-cnn -o kdc.digitrec``). For each model, medians over repeated runs of:
@@ -141,6 +142,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("DIGITREC_DATA"))
     parser.add_argument("--reference", type=Path, required=True, help="keras-docs-cnn model")
+    parser.add_argument(
+        "--also", type=Path, nargs="*", default=[], help="more model files, e.g. a fast preset"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
@@ -159,6 +163,8 @@ def main() -> int:
         )
         result["bundled"] = measure(DEFAULT_MODEL, images, data, args.repeats, Path(workdir))
         result["keras-docs-cnn"] = measure(reference, images, data, args.repeats, Path(workdir))
+        for path in args.also:
+            result[path.stem] = measure(path, images, data, args.repeats, Path(workdir))
     bundled = result["bundled"]
     result["goals"] = {
         "cold predict <= 1.0 s": bundled["cold_predict_onnx"]["median_s"] <= 1.0,

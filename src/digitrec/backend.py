@@ -55,7 +55,7 @@ def import_keras(purpose: str = "training or loading a Keras network"):
     # Level 3 also hides a harmless tf.data "unknown attribute" error that TF 2.21 prints;
     # real failures still raise Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _without_banners():
+    with quiet_stderr():
         keras = require("keras", purpose)
         if keras.config.backend() == "tensorflow":
             require("tensorflow", purpose)  # its banners are printed at import
@@ -64,14 +64,8 @@ def import_keras(purpose: str = "training or loading a Keras network"):
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """TensorFlow's C++ start-up banners and logs kept off the terminal; other lines pass."""
-    with _without_banners():
-        yield
-
-
-@contextlib.contextmanager
-def _without_banners():
-    """Send file descriptor 2 to a temporary file, then replay all but the banners."""
+    """Keep TensorFlow's C++ banners off the terminal: file descriptor 2 goes to a
+    temporary file, then every line but the banners is replayed."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)

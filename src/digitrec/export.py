@@ -197,9 +197,8 @@ def to_tflite_bytes(keras_model) -> bytes:
     """The network as a TensorFlow Lite flatbuffer, for phones and microcontrollers, by
     TensorFlow's own converter (so it needs the train extra). The model files carry ONNX
     instead: onnxruntime starts faster here and needs no TensorFlow (bench/inference.py)."""
-    from digitrec.backend import import_keras, quiet_stderr, require
+    from digitrec.backend import quiet_stderr, require
 
-    import_keras("writing a TensorFlow Lite network")
     tf = require("tensorflow", "writing a TensorFlow Lite network")
     # The converter prints the traced signature to stdout and its C++ log to stderr.
     with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):

@@ -137,9 +137,15 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     def decode(data: bytes, name: str = "image") -> np.ndarray:
         return decode_image(data, name, max_pixels=config.max_pixels)
 
+    def as_image(picture: bytes | np.ndarray) -> np.ndarray:
+        """An uploaded file, decoded within the limits; a 28x28 array as it came."""
+        return decode(picture) if isinstance(picture, bytes) else picture
+
     def predict_one(picture) -> Prediction:
-        image = decode(picture) if isinstance(picture, bytes) else picture
-        return next(iter_predict(state["model"], [image]))
+        return next(iter_predict(state["model"], [as_image(picture)]))
+
+    def read_one(picture) -> Reading:
+        return next(iter_read(state["model"], [as_image(picture)]))
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -185,11 +191,6 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def read(request: Request):
         """Read the number written in a picture: its digits, left to right, with boxes."""
         picture, _ = await one_picture(request)
-
-        def read_one(picture) -> Reading:
-            image = decode(picture) if isinstance(picture, bytes) else picture
-            return next(iter_read(state["model"], [image]))
-
         reading = await work(read_one, picture)
         return ReadOut(
             text=reading.text,

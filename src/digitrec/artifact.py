@@ -54,6 +54,8 @@ class DigitModel:
         # that model's export: save() writes it as it is.
         self._network = network
         self._source = source  # the file to load Keras from, when first needed
+        # Test-time augmentation (tta.py): as the model was trained to be used, unless set.
+        self.tta = bool(metadata.get("config", {}).get("tta", False))
 
     @property
     def keras_model(self):
@@ -95,7 +97,8 @@ class DigitModel:
         return Calibration.from_dict(self.metadata.get("calibration"))
 
     def predict_outputs(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """The network's raw softmax ``(n, n_outputs)`` for ``uint8`` images ``(n, h, w)``."""
+        """The network's raw softmax ``(n, n_outputs)`` for ``uint8`` images ``(n, h, w)``,
+        averaged over the test-time forms of each image when ``self.tta``."""
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != self.input_size:
             raise ValueError(
@@ -105,10 +108,16 @@ class DigitModel:
         n_outputs = len(self.class_names) + int(self.calibration.reject)
         if len(images) == 0:
             return np.zeros((0, n_outputs), np.float32)
-        inputs = to_model_input(images)
         network = self.keras_model if self._network is None else self._network
-        outputs = network.predict(inputs, batch_size=batch_size, verbose=0)
-        return np.asarray(outputs, dtype=np.float32)
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return network.predict(to_model_input(batch), batch_size=batch_size, verbose=0)
+
+        if self.tta:
+            from digitrec import tta
+
+            return tta.averaged(run, images).astype(np.float32)
+        return np.asarray(run(images), dtype=np.float32)
 
     def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated digit probabilities ``(n, n_classes)`` and P(not a digit) ``(n,)``."""

@@ -52,6 +52,18 @@ def _config_flags(parser: argparse.ArgumentParser, config: str, **fields: type) 
         )
 
 
+def _tta_flag(parser: argparse.ArgumentParser, meaning: str = "") -> None:
+    if meaning:  # a setting saved with the model
+        parser.add_argument("--tta", action="store_const", const=True, help=meaning)
+    else:
+        parser.add_argument(
+            "--tta",
+            action=argparse.BooleanOptionalAction,
+            help="read every image in several rotated and rescaled forms and average the "
+            "answers (test-time augmentation; default: as the model was saved)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digitrec", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -78,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         early_stopping=int,
     )
     train.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="N",
+        help="train N networks (seeds SEED..SEED+N-1) and save them as one model that "
+        "averages them; each is also saved as OUTPUT.member-I.digitrec",
+    )
+    _tta_flag(train, "the saved model reads every image in several forms")
+    train.add_argument(
         "--save-best", action="store_true", help="keep the epoch with the lowest validation loss"
     )
     train.add_argument(
@@ -94,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", default="mnist", choices=DATASETS)
     evaluate.add_argument("--split", default="test", choices=("train", "test"))
     evaluate.add_argument("--json", action="store_true", help="print one line of JSON")
+    _tta_flag(evaluate)
     evaluate.add_argument(
         "--plots",
         type=Path,
@@ -150,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--plot", type=Path, metavar="PNG", help="write each model input beside its probabilities"
     )
+    _tta_flag(predict)
 
     read = commands.add_parser(
         "read", help="read the number (digits written in a row) in each image"
@@ -215,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(serve, "ServeConfig", host=str, port=int, workers=int, feedback_dir=str)
     _model_option(serve)
 
+    combined = commands.add_parser(
+        "ensemble",
+        help="combine trained models into one that averages them",
+        description="The models must share their training data and validation split "
+        "(the same --seed and --validation-size, or `train --ensemble N`): the ensemble is "
+        "calibrated on those held-out images, then scored on the test split.",
+    )
+    combined.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    combined.add_argument("--output", "-o", type=Path, required=True, help="model file to write")
+    _tta_flag(combined, "the saved model reads every image in several forms")
+    _data_dir(combined)
+
     commands.add_parser("presets", help="list the presets and their settings")
     return parser
 
@@ -263,6 +297,8 @@ def cmd_train(args) -> int:
             "seed",
             "validation_size",
             "early_stopping",
+            "ensemble",
+            "tta",
         )
     }
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
@@ -275,11 +311,18 @@ def cmd_train(args) -> int:
         **overrides,
     )
     test = model.metadata["metrics"]["test"]
+    if "ensemble" in model.metadata:
+        alone = [m["metrics"]["test"]["accuracy"] for m in model.metadata["ensemble"]["members"]]
+        trained = (
+            f"of {len(alone)} networks (alone: {', '.join(f'{a:.2%}' for a in alone)}; "
+            f"mean {sum(alone) / len(alone):.2%})"
+        )
+    else:
+        trained = f"after {model.metadata['epochs_completed']} epochs"
     print(
         f"{args.preset}: test accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}, "
-        f"{test['n']} {model.config.dataset} test images) after "
-        f"{model.metadata['epochs_completed']} epochs in {model.metadata['train_seconds']:.0f} s"
-        f"; saved {output}"
+        f"{test['n']} {model.config.dataset} test images) {trained} in "
+        f"{model.metadata['train_seconds']:.0f} s; saved {output}"
     )
     if args.plots:
         from digitrec.plots import training_curves
@@ -298,6 +341,8 @@ def cmd_evaluate(args) -> int:
     if args.model and args.model_file:
         raise DigitrecError("give the model once, as MODEL or as --model, not both")
     model = load_model(args.model or args.model_file)  # neither: the bundled model
+    if args.tta is not None:
+        model.tta = args.tta
     model_path = args.model or args.model_file or DEFAULT_MODEL
     result = evaluate(model, args.dataset, args.split, args.data_dir)
     if args.json:
@@ -338,6 +383,8 @@ def cmd_predict(args) -> int:
     if args.output:
         _check_writable(args.output)
     model = load_model(args.model)  # None: the bundled model
+    if args.tta is not None:
+        model.tta = args.tta
     if args.explain and model.input_size != (28, 28):
         raise DigitrecError(
             f"--explain shows the 28x28 pipeline; this model takes {model.input_size} images "
@@ -546,6 +593,18 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_ensemble(args) -> int:
+    from digitrec.ensemble import combine_files
+
+    model = combine_files(args.models, args.output, tta=bool(args.tta), data_dir=args.data_dir)
+    test = model.metadata["metrics"]["test"]
+    print(
+        f"ensemble of {len(args.models)}: test accuracy {test['accuracy']:.2%} "
+        f"(loss {test['loss']:.4f}, {test['n']} test images); saved {args.output}"
+    )
+    return 0
+
+
 def cmd_presets(args) -> int:
     shown = (
         "model",
@@ -590,6 +649,7 @@ COMMANDS = {
     "finetune": cmd_finetune,
     "info": cmd_info,
     "export": cmd_export,
+    "ensemble": cmd_ensemble,
     "presets": cmd_presets,
     "serve": cmd_serve,
 }

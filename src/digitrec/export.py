@@ -44,32 +44,90 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def members(keras_model) -> list:
+    """The networks of an ensemble (``models.ensemble``), or ``[keras_model]`` itself."""
+    from digitrec.backend import import_keras
+
+    keras = import_keras()
+    if isinstance(keras_model, keras.Sequential):
+        return [keras_model]
+    inner = [layer for layer in keras_model.layers if isinstance(layer, keras.Sequential)]
+    others = [
+        layer
+        for layer in keras_model.layers
+        if not isinstance(layer, (keras.Sequential, keras.layers.InputLayer, keras.layers.Average))
+    ]
+    if not inner or others:
+        raise ConfigError(
+            "can only export a keras.Sequential network or an ensemble of them (models.ensemble)"
+        )
+    return inner
+
+
 def to_onnx(keras_model):
-    """The ``onnx.ModelProto`` of a ``keras.Sequential`` built by ``models.build_model``."""
-    from digitrec.backend import import_keras, require
+    """The ``onnx.ModelProto`` of a ``keras.Sequential`` built by ``models.build_model``, or
+    of an ensemble of them: each network's graph, then the mean of their outputs."""
+    from digitrec.backend import require
 
     onnx = require("onnx", "writing an ONNX network")
     from onnx import TensorProto, helper, numpy_helper
 
-    layers = import_keras().layers
-    height, width = (int(d) for d in keras_model.input_shape[1:3])
     nodes, weights = [], []
 
     def constant(name: str, array: np.ndarray) -> str:
         weights.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
         return name
 
+    networks = members(keras_model)
+    outputs = [
+        _network_nodes(network, f"m{index}_" if len(networks) > 1 else "", nodes, constant)
+        for index, network in enumerate(networks)
+    ]
+    if len(outputs) == 1:
+        nodes.append(helper.make_node("Identity", outputs, [OUTPUT]))
+    else:
+        nodes.append(helper.make_node("Mean", outputs, [OUTPUT]))
+    shape = ["n", *(int(d) for d in keras_model.input_shape[1:])]
+    graph = helper.make_graph(
+        nodes,
+        keras_model.name,
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT, TensorProto.FLOAT, ["n", keras_model.output_shape[-1]]
+            )
+        ],
+        initializer=weights,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="digitrec"
+    )
+    model.ir_version = 8  # readable by onnxruntime releases of the last few years
+    onnx.checker.check_model(model)
+    return model
+
+
+def _network_nodes(keras_model, prefix: str, nodes: list, constant) -> str:
+    """Append the nodes of one ``keras.Sequential`` reading ``INPUT``, every name starting
+    with ``prefix``; returns the name of its output."""
+    from onnx import helper
+
+    from digitrec.backend import import_keras
+
+    layers = import_keras().layers
+    height, width = (int(d) for d in keras_model.input_shape[1:3])
     current, layout = INPUT, "NHWC"
     conv = None  # the last convolution, while a batch norm may still fold into it
     for index, layer in enumerate(keras_model.layers):
-        name = f"l{index}_{type(layer).__name__}"
+        name = f"{prefix}l{index}_{type(layer).__name__}"
         config = layer.get_config()
         if isinstance(layer, layers.Conv2D):
             if conv is not None:
                 current = _emit_conv(conv, nodes, constant, helper)
             if layout == "NHWC":
-                nodes.append(helper.make_node("Transpose", [current], ["nchw"], perm=[0, 3, 1, 2]))
-                current, layout = "nchw", "NCHW"
+                nchw = f"{prefix}nchw"
+                nodes.append(helper.make_node("Transpose", [current], [nchw], perm=[0, 3, 1, 2]))
+                current, layout = nchw, "NCHW"
             kernel, *bias = (np.asarray(w) for w in layer.get_weights())
             (kh, kw), (sh, sw) = config["kernel_size"], config["strides"]
             if tuple(config.get("dilation_rate", (1, 1))) != (1, 1) or config.get("groups", 1) != 1:
@@ -158,25 +216,7 @@ def to_onnx(keras_model):
                 raise ConfigError(f"cannot export layer {layer.name} ({type(layer).__name__})")
     if conv is not None:
         current = _emit_conv(conv, nodes, constant, helper)
-    nodes.append(helper.make_node("Identity", [current], [OUTPUT]))
-    shape = ["n", *(int(d) for d in keras_model.input_shape[1:])]
-    graph = helper.make_graph(
-        nodes,
-        keras_model.name,
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)],
-        [
-            helper.make_tensor_value_info(
-                OUTPUT, TensorProto.FLOAT, ["n", keras_model.output_shape[-1]]
-            )
-        ],
-        initializer=weights,
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="digitrec"
-    )
-    model.ir_version = 8  # readable by onnxruntime releases of the last few years
-    onnx.checker.check_model(model)
-    return model
+    return current
 
 
 def _emit_conv(conv: dict, nodes: list, constant, helper) -> str:

@@ -127,3 +127,17 @@ def build_model(config: TrainConfig, input_shape: tuple[int, int], n_classes: in
     keras = import_keras()
     layers = MODELS[config.model](input_shape, n_classes, config)
     return keras.Sequential([keras.Input((*input_shape, 1)), *layers], name=config.model)
+
+
+def ensemble(networks: list):
+    """One network averaging the softmax outputs of ``networks`` (same input and outputs).
+    Each keeps its own layers; Keras saves them nested, and export.py writes their mean."""
+    keras = import_keras()
+    inputs = keras.Input(tuple(networks[0].input_shape[1:]))
+    # Nested models need distinct names; their layers are shared, not copied.
+    renamed = [
+        keras.Sequential(network.layers, name=f"member_{index}")
+        for index, network in enumerate(networks)
+    ]
+    outputs = keras.layers.Average(name="mean")([network(inputs) for network in renamed])
+    return keras.Model(inputs, outputs, name="ensemble")

@@ -23,6 +23,7 @@ from digitrec.artifact import DigitModel, onnx_network
 from digitrec.backend import cpu_has_bf16, import_keras, versions
 from digitrec.config import TrainConfig, get_preset
 from digitrec.data import class_names, is_normalized, load_dataset, splits
+from digitrec.ensemble import fit_ensemble, member_path
 from digitrec.errors import ConfigError, DigitrecError
 from digitrec.evaluate import evaluate_arrays
 from digitrec.models import build_model
@@ -60,7 +61,8 @@ def train(
     import_keras("training")  # before any download: a light install stops here, at once
     train_set = load_dataset(config.dataset, "train", data_dir)
     test_set = load_dataset(config.dataset, "test", data_dir)
-    model = fit_arrays(
+    fit = partial(
+        fit_arrays if config.ensemble == 1 else fit_ensemble,
         config,
         train_set.images,
         train_set.labels,
@@ -71,16 +73,26 @@ def train(
         data_sha256=train_set.sha256,
         started=started,
     )
-    test = evaluate_arrays(
-        model,
-        test_set.images,
-        test_set.labels,
-        config.dataset,
-        "test",
-        normalized=is_normalized(config.dataset),
-    )
-    model.metadata["metrics"]["test"] = {"accuracy": test.accuracy, "loss": test.loss, "n": test.n}
-    model.metadata["data"]["test_sha256"] = test_set.sha256
+    if config.ensemble == 1:
+        model, members = fit(), []
+    else:
+        model, members = fit()
+    for scored in (model, *members):
+        test = evaluate_arrays(
+            scored,
+            test_set.images,
+            test_set.labels,
+            config.dataset,
+            "test",
+            normalized=is_normalized(config.dataset),
+        )
+        metrics = {"accuracy": test.accuracy, "loss": test.loss, "n": test.n}
+        scored.metadata["metrics"]["test"] = metrics
+        scored.metadata["data"]["test_sha256"] = test_set.sha256
+    for index, member in enumerate(members):
+        model.metadata["ensemble"]["members"][index]["metrics"] = member.metadata["metrics"]
+        if output is not None:
+            member.save(member_path(output, index))
     model.metadata["train_seconds"] = round(time.perf_counter() - started, 2)
     if output is not None:
         model.save(output)
@@ -98,13 +110,17 @@ def fit_arrays(
     preset: str = "custom",
     data_sha256: dict | None = None,
     started: float | None = None,
+    split_seed: int | None = None,
 ) -> DigitModel:
-    """Fit ``config``'s model on ``uint8`` images ``(n, h, w)`` and labels; no test split."""
+    """Fit ``config``'s model on ``uint8`` images ``(n, h, w)`` and labels; no test split.
+    ``split_seed`` (default: the config's seed) picks the validation images: the networks
+    of an ensemble share them, so that none has trained on what calibrates them all."""
     if save_best and not config.validation_size:
         raise ConfigError("--save-best needs validation data (validation size > 0)")
     started = time.perf_counter() if started is None else started
+    split_seed = config.seed if split_seed is None else split_seed
     fit_images, fit_labels, val_images, val_labels = split_validation(
-        images, labels, config.validation_size, config.seed
+        images, labels, config.validation_size, split_seed
     )
     if data_sha256 is None:
         data_sha256 = {"arrays": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()}
@@ -125,6 +141,7 @@ def fit_arrays(
             "sha256": data_sha256,
             "n_train": len(fit_labels),
             "n_validation": len(val_labels),
+            "validation_seed": split_seed,
         },
         "versions": versions(),
     }
@@ -217,8 +234,8 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
     # Exported once: calibration, the test score and the file all use this ONNX network.
     checkpoint.network = onnx_network(model)
     if len(val_labels):
-        network = checkpoint.network or model
-        checkpoint.base_metadata["calibration"] = _calibrate(network.predict, config, data)
+        trained = DigitModel(model, checkpoint.base_metadata, network=checkpoint.network)
+        checkpoint.base_metadata["calibration"] = calibrate_model(trained, vars(data))
     return model, checkpoint.history
 
 
@@ -250,7 +267,7 @@ class _TrainingData:
         parts = [(images, clean, coarse, labels)]
         for tag, count, make in (
             ("printed-v1", config.printed, synthetic.printed_digits),
-            ("pen-v1", config.pen, synthetic.pen_digits),
+            ("pen-v2", config.pen, synthetic.pen_digits),
         ):
             if count:
                 drawn = augment.disk_cache(
@@ -264,32 +281,40 @@ class _TrainingData:
         if config.negatives:
             negatives = _non_digits(config.negatives, config.seed)
             parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))
-        val_realistic = val_images[:0]
-        val_set, val_targets = val_images, val_labels
-        if len(val_labels):
-            # Held-out digits as they arrive in use: a view and random variation each.
-            rng = np.random.default_rng(config.seed + 1)
-            val_clean, val_coarse = augment.cached_views(val_images, config.seed + 1)
-            val_realistic = augment.augment(
-                augment.mix_views(val_images, val_clean, val_coarse, rng), rng
-            )
-            if config.negatives:
-                val_negatives = _non_digits(max(500, config.negatives // 8), config.seed + 1)
-                val_set = np.concatenate([val_images, val_negatives])
-                val_targets = np.concatenate(
-                    [val_labels, np.full(len(val_negatives), 10, np.uint8)]
-                )
         return cls(
             plain=False,
             images=np.concatenate([p[0] for p in parts]),
             clean=np.concatenate([p[1] for p in parts]),
             coarse=np.concatenate([p[2] for p in parts]),
             labels=np.concatenate([p[3] for p in parts]).astype(np.uint8),
-            val_images=val_set,
-            val_labels=val_targets,
-            val_realistic=val_realistic,
-            val_realistic_labels=val_labels,
+            **validation_data(config, val_images, val_labels),
         )
+
+
+def validation_data(config: TrainConfig, val_images: np.ndarray, val_labels: np.ndarray) -> dict:
+    """What a real-world model is validated and calibrated on: the held-out digits, the
+    same digits as they arrive in use (a view and random variation each), and held-out
+    made-up non-digits (label 10)."""
+    from digitrec import augment
+
+    val_realistic = val_images[:0]
+    val_set, val_targets = val_images, val_labels
+    if len(val_labels):
+        rng = np.random.default_rng(config.seed + 1)
+        val_clean, val_coarse = augment.cached_views(val_images, config.seed + 1)
+        val_realistic = augment.augment(
+            augment.mix_views(val_images, val_clean, val_coarse, rng), rng
+        )
+        if config.negatives:
+            val_negatives = _non_digits(max(500, config.negatives // 8), config.seed + 1)
+            val_set = np.concatenate([val_images, val_negatives])
+            val_targets = np.concatenate([val_labels, np.full(len(val_negatives), 10, np.uint8)])
+    return {
+        "val_images": val_set,
+        "val_labels": val_targets,
+        "val_realistic": val_realistic,
+        "val_realistic_labels": val_labels,
+    }
 
 
 def _non_digits(n: int, seed: int) -> np.ndarray:
@@ -339,15 +364,17 @@ def _augmented_batches(keras, config: TrainConfig, data: _TrainingData):
     return Batches()
 
 
-def _calibrate(predict, config: TrainConfig, data: _TrainingData) -> dict:
-    """Fit temperature and refusal threshold on validation data (``calibrate.py``)."""
+def calibrate_model(model: DigitModel, held_out: dict) -> dict:
+    """Fit temperature and refusal threshold on validation data (``calibrate.py``), from
+    the outputs ``model`` gives in use (its exported network, test-time forms if any).
+    ``held_out``: the arrays ``validation_data`` returns."""
     from digitrec import calibrate
 
-    images = np.concatenate([data.val_images, data.val_realistic])
-    labels = np.concatenate([data.val_labels, data.val_realistic_labels])
-    outputs = np.asarray(predict(to_model_input(images), batch_size=1024, verbose=0))
+    images = np.concatenate([held_out["val_images"], held_out["val_realistic"]])
+    labels = np.concatenate([held_out["val_labels"], held_out["val_realistic_labels"]])
+    outputs = model.predict_outputs(images)
     calibration, report = calibrate.fit(
-        outputs, labels.astype(np.int64), 10, reject=config.negatives > 0
+        outputs, labels.astype(np.int64), 10, reject=model.calibration.reject
     )
     return {**calibration.to_dict(), **report}
 

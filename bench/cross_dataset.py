@@ -27,6 +27,7 @@ def main() -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--datasets", nargs="+", default=list(TARGETS))
     parser.add_argument("--output", type=Path, help="JSON file to write")
+    parser.add_argument("--tta", action="store_true", help="with test-time augmentation")
     args = parser.parse_args()
     results = []
     for name in args.datasets:
@@ -34,6 +35,8 @@ def main() -> int:
         command += ["--data-dir", args.data_dir, "--json"]
         if args.model:
             command += ["--model", args.model]
+        if args.tta:
+            command += ["--tta"]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
@@ -53,7 +56,8 @@ def main() -> int:
         )
     output = args.output or Path(__file__).parent / "results" / f"cross-{date.today()}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"model": args.model or "bundled", "results": results}, indent=1))
+    summary = {"model": args.model or "bundled", "tta": args.tta, "results": results}
+    output.write_text(json.dumps(summary, indent=1))
     print(f"wrote {output}")
     return 0
 

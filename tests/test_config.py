@@ -45,6 +45,8 @@ def test_round_trip_through_dict():
         ("momentum", 1.0),
         ("optimizer", "adagrad"),
         ("validation_size", -1),
+        ("ensemble", 0),
+        ("pen_shapes", 3),
     ],
 )
 def test_invalid_values_are_refused(field, value):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from digitrec import synthetic
 
@@ -31,3 +32,16 @@ def test_printed_digits_have_their_labels():
     assert images.shape == (10, 28, 28) and labels.shape == (10,)
     assert set(labels.tolist()) <= set(range(10))
     assert not set(synthetic.NOT_DIGITS) & set("0123456789")
+
+
+def test_pen_shape_sets_keep_set_1_as_it_was_and_add_variants_in_set_2():
+    first, second = synthetic.pen_shapes(1), synthetic.pen_shapes(2)
+    assert first is synthetic.STROKE_DIGITS  # the bundled model's training data, unchanged
+    for digit in range(10):
+        assert second[digit][: len(first[digit])] == first[digit]
+    assert {d for d in range(10) if len(second[d]) > len(first[d])} == {0, 2, 6, 8}
+    images, labels = synthetic.pen_digits(12, seed=3, shape_set=2)
+    assert images.shape == (12, 28, 28) and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels, synthetic.pen_digits(12, seed=3, shape_set=1)[1])
+    with pytest.raises(ValueError, match="shape set"):
+        synthetic.pen_shapes(3)

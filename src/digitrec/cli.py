@@ -617,7 +617,9 @@ def cmd_presets(args) -> int:
     )
     for name, config in PRESETS.items():
         settings = config.to_dict()
-        extra = [f"{key}={settings[key]}" for key in ("momentum", "l2") if settings[key]]
+        optional = ("momentum", "l2", "label_smoothing", "augment", "tta")
+        extra = [f"{key}={settings[key]}" for key in optional if settings[key]]
+        extra += [f"schedule={config.schedule}"] if config.schedule != "constant" else []
         print(
             f"{name:15} "
             + " ".join(f"{key}={settings[key]}" for key in shown)

@@ -42,6 +42,7 @@ class TrainConfig:
     negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
     printed: int = 0  # digits in printed type added to the training set
     pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
+    pen_shapes: int = 1  # which set of taught shapes those are (synthetic.pen_shapes)
     # several networks, trained from seeds seed, seed+1, ..., whose answers are averaged
     ensemble: int = 1
     tta: bool = False  # read each image in a few rotated and rescaled forms (digitrec.tta)
@@ -65,6 +66,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.ensemble >= 1, "ensemble must be >= 1 network"),
+            (self.pen_shapes in (1, 2), "pen shapes must be set 1 or 2"),
             (
                 min(self.negatives, self.printed, self.pen) >= 0,
                 "negatives, printed and pen must be >= 0",
@@ -135,6 +137,7 @@ PRESETS: dict[str, TrainConfig] = {
         negatives=8000,
         printed=3000,
         pen=6000,
+        pen_shapes=2,
     ),
     # The least wall time on a 2-core CPU to >= 99.2% MNIST test accuracy, start-up
     # included (bench/training.py): two epochs of a small batch-normalised CNN with a

@@ -165,10 +165,7 @@ def _arc(cx, cy, rx, ry, start, stop, n=12):
 
 
 STROKE_DIGITS: dict[int, list[list[list[tuple[float, float]]]]] = {
-    0: [
-        [_arc(0.5, 0.5, 0.4, 0.5, -90, 275, 24)],
-        [_arc(0.5, 0.5, 0.35, 0.5, -60, 320, 24)],  # started top right, overshooting
-    ],
+    0: [[_arc(0.5, 0.5, 0.4, 0.5, -90, 275, 24)]],
     1: [
         [[(0.5, 0.0), (0.5, 1.0)]],
         [[(0.2, 0.3), (0.6, 0.0), (0.6, 1.0)]],
@@ -178,7 +175,6 @@ STROKE_DIGITS: dict[int, list[list[list[tuple[float, float]]]]] = {
     2: [
         [_arc(0.5, 0.3, 0.38, 0.3, 200, 400) + [(0.1, 1.0), (0.95, 1.0)]],
         [_arc(0.5, 0.3, 0.38, 0.3, 200, 400) + [(0.2, 0.9), (0.35, 0.8), (0.4, 1.0), (0.95, 0.95)]],
-        [[(0.1, 0.1), (0.85, 0.0), (0.1, 1.0), (0.95, 1.0)]],  # angular, like a Z
     ],
     3: [
         [_arc(0.5, 0.25, 0.35, 0.25, 200, 450) + _arc(0.5, 0.73, 0.4, 0.27, -90, 150)],
@@ -195,25 +191,37 @@ STROKE_DIGITS: dict[int, list[list[list[tuple[float, float]]]]] = {
             [(0.2, 0.0), (0.9, 0.0)],
         ],
     ],
-    6: [
-        [[(0.75, 0.0), (0.35, 0.3)] + _arc(0.5, 0.7, 0.35, 0.3, 180, 540, 20)],
-        [_arc(0.9, 0.55, 0.75, 0.55, 250, 180, 8) + _arc(0.5, 0.72, 0.35, 0.28, 180, 520, 20)],
-    ],
+    6: [[[(0.75, 0.0), (0.35, 0.3)] + _arc(0.5, 0.7, 0.35, 0.3, 180, 540, 20)]],
     7: [
         [[(0.05, 0.0), (0.95, 0.0), (0.4, 1.0)]],
         [[(0.05, 0.0), (0.95, 0.0), (0.4, 1.0)], [(0.3, 0.5), (0.85, 0.5)]],
         [[(0.05, 0.2), (0.1, 0.0), (0.95, 0.0), (0.5, 1.0)]],
     ],
-    8: [
-        [_arc(0.5, 0.25, 0.3, 0.25, 90, 450, 20) + _arc(0.5, 0.75, 0.38, 0.25, -90, 270, 20)],
-        # two rings
-        [_arc(0.5, 0.25, 0.3, 0.25, 0, 360, 20), _arc(0.5, 0.75, 0.38, 0.25, 0, 360, 20)],
-    ],
+    8: [[_arc(0.5, 0.25, 0.3, 0.25, 90, 450, 20) + _arc(0.5, 0.75, 0.38, 0.25, -90, 270, 20)]],
     9: [
         [_arc(0.45, 0.3, 0.35, 0.3, 0, 360, 20) + [(0.8, 0.3), (0.75, 1.0)]],
         [_arc(0.45, 0.3, 0.35, 0.3, 0, 360, 20) + [(0.8, 0.3), (0.7, 0.8), (0.3, 1.0)]],
     ],
 }
+
+# Shape set 2 adds common variants: a 0 started top right and overshooting, an angular
+# Z-like 2, a 6 with a long curved stem, an 8 drawn as two rings.
+ADDED_IN_SET_2: dict[int, list[list[list[tuple[float, float]]]]] = {
+    0: [[_arc(0.5, 0.5, 0.35, 0.5, -60, 320, 24)]],
+    2: [[[(0.1, 0.1), (0.85, 0.0), (0.1, 1.0), (0.95, 1.0)]]],
+    6: [[_arc(0.9, 0.55, 0.75, 0.55, 250, 180, 8) + _arc(0.5, 0.72, 0.35, 0.28, 180, 520, 20)]],
+    8: [[_arc(0.5, 0.25, 0.3, 0.25, 0, 360, 20), _arc(0.5, 0.75, 0.38, 0.25, 0, 360, 20)]],
+}
+PEN_SHAPE_SETS = (1, 2)
+
+
+def pen_shapes(shape_set: int = 1) -> dict[int, list]:
+    """The taught shapes of each digit in ``shape_set`` (1: the first set; 2: more)."""
+    if shape_set not in PEN_SHAPE_SETS:
+        raise ValueError(f"pen shape set must be one of {PEN_SHAPE_SETS}, not {shape_set}")
+    if shape_set == 1:
+        return STROKE_DIGITS
+    return {d: STROKE_DIGITS[d] + ADDED_IN_SET_2.get(d, []) for d in STROKE_DIGITS}
 
 
 def _smooth(points: np.ndarray, rounds: int = 2) -> np.ndarray:
@@ -227,10 +235,11 @@ def _smooth(points: np.ndarray, rounds: int = 2) -> np.ndarray:
     return points
 
 
-def pen_digit(digit: int, rng: np.random.Generator) -> np.ndarray:
+def pen_digit(digit: int, rng: np.random.Generator, shape_set: int = 1) -> np.ndarray:
     """One of ``digit``'s taught shapes, wobbled, slanted and squashed at random, drawn
     with a random pen, dark on white, ``uint8`` 128x128."""
-    strokes = STROKE_DIGITS[digit][rng.integers(len(STROKE_DIGITS[digit]))]
+    shapes = pen_shapes(shape_set)[digit]
+    strokes = shapes[rng.integers(len(shapes))]
     slant = rng.uniform(-0.35, 0.25)
     angle = np.deg2rad(rng.uniform(-8, 8))
     width_scale = rng.uniform(0.5, 1.05)
@@ -249,9 +258,11 @@ def pen_digit(digit: int, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image)
 
 
-def pen_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pen_digits(n: int, seed: int = 0, shape_set: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``n`` pen-stroke digits of every taught shape, pipeline-normalised, and labels."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
-    images = np.stack([pipeline.normalize(pen_digit(int(label), rng)) for label in labels])
+    images = np.stack(
+        [pipeline.normalize(pen_digit(int(label), rng, shape_set)) for label in labels]
+    )
     return images, labels

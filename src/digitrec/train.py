@@ -265,9 +265,10 @@ class _TrainingData:
         # Every extra picture is its own three "views": it was drawn for the pipeline.
         clean, coarse = augment.cached_views(images, config.seed)
         parts = [(images, clean, coarse, labels)]
+        pen = partial(synthetic.pen_digits, shape_set=config.pen_shapes)
         for tag, count, make in (
             ("printed-v1", config.printed, synthetic.printed_digits),
-            ("pen-v2", config.pen, synthetic.pen_digits),
+            (f"pen-v{config.pen_shapes}", config.pen, pen),
         ):
             if count:
                 drawn = augment.disk_cache(

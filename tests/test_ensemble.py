@@ -56,6 +56,7 @@ def test_train_ensemble_saves_members_scores_each_and_reuses_them(
     def no_training(*args, **kwargs):
         raise AssertionError("a finished member was trained again")
 
+    assert all(len(m["history"]["loss"]) == 1 for m in members)
     monkeypatch.setattr("digitrec.train.fit_arrays", no_training)
     again = train("fast", output=output, data_dir=fake_data_dir, ensemble=2, **SMALL)
     assert again.metadata["ensemble"]["members"][1]["metrics"] == members[1]["metrics"]
@@ -108,6 +109,32 @@ def test_cli_ensemble_of_files_with_test_time_forms(fake_data_dir, tmp_path, cap
         ]
     )
     assert code == 0 and "ensemble of 2: test accuracy" in capsys.readouterr().out
+    code = main(
+        [
+            "train",
+            "--preset",
+            "fast",
+            "--ensemble",
+            "2",
+            "--epochs",
+            "1",
+            "--validation-size",
+            "100",
+            "-q",
+            "-o",
+            str(tmp_path / "t.digitrec"),
+            "--plots",
+            str(tmp_path / "plots"),
+            "--data-dir",
+            str(fake_data_dir),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "of 2 networks (alone: " in out
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "curves-member-0.png",
+        "curves-member-1.png",
+    ]
     model = load_model(output)
     assert model.tta and model.config.tta and model.config.ensemble == 2
     assert main(["evaluate", str(output), "--data-dir", str(fake_data_dir), "--no-tta"]) == 0

@@ -327,10 +327,17 @@ def cmd_train(args) -> int:
     if args.plots:
         from digitrec.plots import training_curves
 
-        path = training_curves(
-            model.metadata["history"], args.plots / "curves.png", title=args.preset
+        members = model.metadata.get("ensemble", {}).get("members", [])
+        curves = (
+            [("curves.png", model.metadata["history"], args.preset)]
+            if not members
+            else [
+                (f"curves-member-{i}.png", m["history"], f"{args.preset}, network {i}")
+                for i, m in enumerate(members)
+            ]
         )
-        print(f"wrote {path}")
+        for name, history, title in curves:
+            print(f"wrote {training_curves(history, args.plots / name, title=title)}")
     return 0
 
 

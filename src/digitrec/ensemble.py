@@ -128,7 +128,11 @@ def combine(
         "data": {**first.metadata.get("data", {}), "validation_seed": split[0]},
         "ensemble": {
             "members": [
-                {"config": member.metadata["config"], "metrics": member.metadata.get("metrics", {})}
+                {
+                    "config": member.metadata["config"],
+                    "metrics": member.metadata.get("metrics", {}),
+                    "history": member.metadata.get("history", {}),
+                }
                 for member in members
             ]
         },

@@ -249,16 +249,12 @@ class _TrainingData:
 
     @classmethod
     def build(cls, config: TrainConfig, images, labels, val_images, val_labels):
-        plain = not (config.augment or config.negatives or config.printed or config.pen)
-        if plain:
+        if _plain(config):
             return cls(
                 plain=True,
                 images=images,
                 labels=labels,
-                val_images=val_images,
-                val_labels=val_labels,
-                val_realistic=val_images[:0],
-                val_realistic_labels=val_labels[:0],
+                **validation_data(config, val_images, val_labels),
             )
         from digitrec import augment, synthetic
 
@@ -295,12 +291,12 @@ class _TrainingData:
 def validation_data(config: TrainConfig, val_images: np.ndarray, val_labels: np.ndarray) -> dict:
     """What a real-world model is validated and calibrated on: the held-out digits, the
     same digits as they arrive in use (a view and random variation each), and held-out
-    made-up non-digits (label 10)."""
+    made-up non-digits (label 10). A tutorial preset's is just the held-out digits."""
     from digitrec import augment
 
     val_realistic = val_images[:0]
     val_set, val_targets = val_images, val_labels
-    if len(val_labels):
+    if len(val_labels) and not _plain(config):
         rng = np.random.default_rng(config.seed + 1)
         val_clean, val_coarse = augment.cached_views(val_images, config.seed + 1)
         val_realistic = augment.augment(
@@ -314,8 +310,13 @@ def validation_data(config: TrainConfig, val_images: np.ndarray, val_labels: np.
         "val_images": val_set,
         "val_labels": val_targets,
         "val_realistic": val_realistic,
-        "val_realistic_labels": val_labels,
+        "val_realistic_labels": val_labels[: len(val_realistic)],
     }
+
+
+def _plain(config: TrainConfig) -> bool:
+    """A tutorial's recipe: the dataset's images as they are, nothing made up."""
+    return not (config.augment or config.negatives or config.printed or config.pen)
 
 
 def _non_digits(n: int, seed: int) -> np.ndarray:

@@ -138,7 +138,7 @@ def shown(page, state: str, text: str) -> None:
         "([state, text]) => { const p = document.getElementById('prediction');"
         " return p.dataset.state === state && p.textContent === text; }",
         arg=[state, text],
-        timeout=10_000,
+        timeout=30_000,
     )
 
 
@@ -171,7 +171,7 @@ def test_prediction_updates_while_drawing(page):
             box["x"] + 0.55 * box["width"], box["y"] + (0.1 + 0.1 * step) * box["height"]
         )
     page.wait_for_function(
-        "() => document.getElementById('prediction').dataset.state !== 'empty'", timeout=10_000
+        "() => document.getElementById('prediction').dataset.state !== 'empty'", timeout=30_000
     )
     page.mouse.up()
 
@@ -224,7 +224,7 @@ def test_thats_wrong_saves_the_drawing_for_finetune(page, server):
     page.click("#fix-1")
     page.wait_for_function(
         "() => document.getElementById('feedback-status').textContent.startsWith('saved')",
-        timeout=10_000,
+        timeout=30_000,
     )
     [saved] = (feedback / "1").glob("*.png")
     from digitrec.finetune import load_labelled_folder
@@ -237,5 +237,5 @@ def test_api_docs_load_without_other_hosts(page, server):
     base, _ = server
     page.goto(f"{base}/docs")
     paths = page.locator(".opblock-summary-path")
-    paths.first.wait_for(timeout=10_000)
+    paths.first.wait_for(timeout=30_000)
     assert "/v1/predict/batch" in paths.all_text_contents()

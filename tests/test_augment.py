@@ -83,3 +83,15 @@ def test_disk_cache_builds_once(tmp_path, monkeypatch):
     (next(tmp_path.glob("t-*.npz"))).write_bytes(b"damaged")
     assert augment.disk_cache("t", b"key", build)["x"].tolist() == [0, 1, 2]
     assert len(calls) == 2
+
+
+def test_views_are_the_same_on_any_number_of_cores(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    images = np.zeros((40, 28, 28), np.uint8)
+    images[:, 6:22, 12:16] = rng.integers(150, 256, (40, 1, 1), dtype=np.uint8)
+    monkeypatch.setenv("DIGITREC_CACHE", str(tmp_path / "one"))
+    one = augment.cached_views(images, seed=5, workers=1)
+    monkeypatch.setenv("DIGITREC_CACHE", str(tmp_path / "many"))
+    many = augment.cached_views(images, seed=5, workers=16)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -15,6 +15,7 @@ well closes the gap between MNIST's anti-aliased strokes and the pipeline's outp
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,10 +160,11 @@ def _views_chunk(args: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
     return make_views(images, seed)
 
 
-def disk_cache(tag: str, key: bytes, build) -> dict[str, np.ndarray]:
+def disk_cache(tag: str, key: bytes, build, code=None) -> dict[str, np.ndarray]:
     """``build()``'s arrays, stored as ``$DIGITREC_CACHE/<tag>-<sha>.npz``: made once, then
-    read back. The hash covers ``key`` and the code that draws the pictures, so editing
-    the pipeline never serves stale images; a damaged cache is rebuilt, never trusted."""
+    read back. The hash covers ``key`` and the modules whose code draws the pictures
+    (``code``; default: the pipeline and ``synthetic``), so editing them never serves
+    stale images; a damaged cache is rebuilt, never trusted."""
     import hashlib
     import os
 
@@ -170,7 +172,7 @@ def disk_cache(tag: str, key: bytes, build) -> dict[str, np.ndarray]:
     from digitrec.data import cache_dir
 
     digest = hashlib.sha256(key)
-    for module in (pipeline, synthetic):
+    for module in code or (pipeline, synthetic):
         digest.update(Path(module.__file__).read_bytes())
     path = cache_dir() / f"{tag}-{digest.hexdigest()[:16]}.npz"
     if path.exists():
@@ -190,6 +192,12 @@ def disk_cache(tag: str, key: bytes, build) -> dict[str, np.ndarray]:
     return arrays
 
 
+# Each chunk of a training set gets its own random stream (seed + chunk), so the count
+# is fixed: the same seed draws the same views on any number of cores. (8 is what the
+# 2-core machine that trained the bundled model used.)
+VIEW_CHUNKS = 8
+
+
 def cached_views(images: np.ndarray, seed: int = 0, workers: int | None = None):
     """``make_views`` for a whole training set on every core, cached by content: a
     minute or two the first time, then free."""
@@ -199,7 +207,7 @@ def cached_views(images: np.ndarray, seed: int = 0, workers: int | None = None):
 
     def build() -> dict[str, np.ndarray]:
         count = workers or os.cpu_count() or 1
-        chunks = np.array_split(np.arange(len(images)), max(1, count * 4))
+        chunks = np.array_split(np.arange(len(images)), VIEW_CHUNKS)
         jobs = [(images[chunk], seed + i) for i, chunk in enumerate(chunks) if len(chunk)]
         if count > 1 and len(images) > 2000:
             # spawn, not fork: the parent may already run TensorFlow's threads.
@@ -212,7 +220,9 @@ def cached_views(images: np.ndarray, seed: int = 0, workers: int | None = None):
             "coarse": np.concatenate([p[1] for p in parts]),
         }
 
-    views = disk_cache("views-v1", images.tobytes() + str(seed).encode(), build)
+    # The views are drawn by this module and the pipeline, never by synthetic.py.
+    code = (pipeline, sys.modules[__name__])
+    views = disk_cache("views-v1", images.tobytes() + str(seed).encode(), build, code)
     return views["clean"], views["coarse"]
 
 

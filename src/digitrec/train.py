@@ -73,10 +73,8 @@ def train(
         data_sha256=train_set.sha256,
         started=started,
     )
-    if config.ensemble == 1:
-        model, members = fit(), []
-    else:
-        model, members = fit()
+    # An ensemble comes back with its members, each scored on the test split too.
+    model, members = (fit(), []) if config.ensemble == 1 else fit()
     for scored in (model, *members):
         test = evaluate_arrays(
             scored,

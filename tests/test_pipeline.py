@@ -58,6 +58,32 @@ def test_ink_map_evens_out_a_shadow():
     assert not mask[:25].any() and not mask[95:].any()  # shadowed paper is still paper
 
 
+def test_light_falling_off_towards_an_edge_is_not_ink():
+    # A blank page under a lamp: a vignette, and light falling off to the left edge
+    # (convex, as a quadratic fall-off is). Mirroring at the edge made a valley there
+    # that the closing filled, and the dark side read as a band of ink.
+    y, x = np.mgrid[0:200, 0:200] / 199
+    page = (0.95 - 0.5 * (1 - x) ** 2 - 0.1 * (y - 0.5) ** 2).astype(np.float32)
+    assert P.lighting_falloff(page) > P.UNEVEN
+    assert P.ink_map(page).max() < P.MIN_INK
+    assert P.normalize_stages(page).blank
+    # Writing on that page is still found, near the dark edge too.
+    page[50:150, 12:18] *= 0.35
+    page[50:150, 120:126] *= 0.35
+    mask = P.ink_mask(P.ink_map(page))
+    assert mask[100, 15] and mask[100, 123]
+    assert mask.sum() < 2 * 6 * 100 * 1.5
+
+
+def test_lighting_falloff_is_zero_on_even_paper_and_tight_crops():
+    assert P.lighting_falloff(paper()) < 1e-6
+    crop = paper(32, 32)
+    crop[:, :8] = 0.05  # a stroke along the edge of a tight crop
+    crop[10:22, 8:30] = 0.05  # ink covering most of it
+    crop[:4] = 0.05
+    assert P.lighting_falloff(crop) < P.UNEVEN
+
+
 def test_polarity_under_a_hard_shadow_over_most_of_the_page():
     # Dark ink in a shadow that covers two thirds of the page: lit paper is as far
     # above the median as the ink is below it, so only the lighting-free test decides.
@@ -113,6 +139,20 @@ def test_components_drop_specks_and_paper_edges_not_digit_pieces():
     broken = np.zeros((64, 64), bool)  # a tight crop of a digit in three pieces
     broken[0:30, 10:18] = broken[34:64, 10:18] = broken[20:28, 30:60] = True
     np.testing.assert_array_equal(P.keep_digit_components(broken), broken)
+
+
+def test_a_band_along_the_edge_alone_is_not_writing():
+    blank_with_edge = np.zeros((200, 200), bool)
+    blank_with_edge[:, 185:] = True  # the paper's edge and the table beyond: nothing else
+    assert not P.keep_digit_components(blank_with_edge).any()
+    seven = np.zeros((64, 48), bool)  # a tight crop of a 7: its bar runs along the top
+    seven[:8, :] = True
+    for row in range(8, 64):
+        seven[row, max(0, 40 - row // 2) : 48 - row // 2] = True
+    np.testing.assert_array_equal(P.keep_digit_components(seven), seven)
+    one = np.zeros((64, 20), bool)  # a tight crop of a 1: all of it along both sides
+    one[:, 4:16] = True
+    np.testing.assert_array_equal(P.keep_digit_components(one), one)
 
 
 def test_stroke_width_and_thickening():

@@ -24,6 +24,10 @@ MIN_SIDE, MAX_SIDE = 64, 384  # working resolution: enough for morphology, cheap
 MIN_INK = 0.12  # weakest ink contrast (relative to paper) that counts as writing
 MIN_DIGIT = 6  # pixels at working size: a smaller mark is dust, not writing
 TARGET_STROKE = 0.13  # MNIST stroke width as a fraction of the 20-pixel box
+UNEVEN = 0.1  # light falling off by more than this across the page is uneven lighting
+# A piece along at least EDGE_ALONG of one side that reaches less than EDGE_BAND of the
+# way in is a band along the edge (a paper edge, the table), not writing.
+EDGE_ALONG, EDGE_BAND = 0.8, 0.35
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -107,6 +111,31 @@ def local_median(grey: np.ndarray, width: float, side: int = 48) -> np.ndarray:
     )
 
 
+def lighting_falloff(paper_bright: np.ndarray, side: int = 32) -> float:
+    """How much the light falls off across the page: the relative range of a quadratic
+    surface fitted to the paper alone (pixels darker than the fit are dropped and it is
+    fitted again), about 0 on an evenly lit page or a scan, 0.3-0.6 under a lamp."""
+    height, width = paper_bright.shape
+    scale = min(1.0, side / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(paper_bright, mode="F").resize(size, Image.Resampling.BOX))
+    y, x = np.mgrid[0 : small.shape[0], 0 : small.shape[1]]
+    y, x = (y + 0.5) / small.shape[0] * 2 - 1, (x + 0.5) / small.shape[1] * 2 - 1
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], -1).reshape(-1, 6)
+    values = small.ravel().astype(np.float64)
+    paper = values >= np.percentile(values, 40)
+    fit = np.full_like(values, values.max())
+    for _ in range(4):
+        if paper.mean() < 0.5:  # mostly writing: a tight crop, not a page
+            return 0.0
+        a = terms[paper]  # least squares by the normal equations: 6x6, a fraction of a ms
+        fit = terms @ np.linalg.solve(a.T @ a + 1e-9 * np.eye(6), a.T @ values[paper])
+        paper = values - fit > -0.03
+    # Only where the fit stands on paper: beyond it a quadratic is free to swing.
+    fit = fit[paper]
+    return float(np.ptp(fit) / max(fit.max(), 1e-3)) if fit.size else 0.0
+
+
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """``float32`` ink strength in [0, 1], 0 on paper, whatever the polarity or lighting.
 
@@ -120,10 +149,19 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     # picture. (0.4 was picked from 0.22/0.4/0.6 by scores on USPS, Semeion and optdigits
     # in an early ablation, so those figures are slightly optimistic; see the README.)
     window = max(5, int(min(height, width) * 0.4) | 1)
-    paper = ndimage.grey_closing(paper_bright, size=(window, window))
+    # On an unevenly lit page the picture is padded once by repeating its edge, so the
+    # lighting carries on past the edge as it ran up to it. (scipy pads each pass by
+    # mirroring: light falling off towards an edge becomes a valley there, the closing
+    # fills it, and the dark side of the page turned into a band of "ink".) On an
+    # evenly lit page, mirroring stays: a stroke touching the edge of a tight crop,
+    # repeated outwards, would become a slab wider than the closing and vanish.
+    pad = window if lighting_falloff(paper_bright) > UNEVEN else 0
+    padded = np.pad(paper_bright, pad, mode="edge")
+    paper = ndimage.grey_closing(padded, size=(window, window))
     # Smooth the closing's blocks, but never above the closing itself: blurring a
     # shadow's hard edge would raise the paper on its dark side and make a band of ink.
     paper = np.minimum(paper, ndimage.uniform_filter(paper, size=window))
+    paper = paper[pad : pad + height, pad : pad + width]
     paper = np.maximum(paper, paper_bright)
     # Relative drop below the paper, but never relative to paper darker than 0.25: a
     # near-uniform picture read with the wrong polarity would otherwise turn a grain of
@@ -211,9 +249,25 @@ def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     # along. A paper edge or the table runs along a side; a digit in a tight crop only
     # touches it.
     sides = [labels[0], labels[-1], labels[:, 0], labels[:, -1]]
-    contact = np.array(
-        [max(np.count_nonzero(side == i) / side.size for side in sides) for i in index]
+    along = np.array([[np.count_nonzero(side == i) / side.size for side in sides] for i in index])
+    contact = along.max(axis=1)
+    # How far each piece reaches in from each side, as a share of the picture.
+    depth = np.stack(
+        [
+            boxes[:, 1] / height,
+            (height - boxes[:, 0]) / height,
+            boxes[:, 3] / width,
+            (width - boxes[:, 2]) / width,
+        ],
+        axis=1,
     )
+    # A band along the picture's edge (a paper edge, the table, a shadow's rim): it runs
+    # along nearly all of one side and stays near it. A digit in a tight crop may run
+    # along a side too, but reaches across the picture.
+    edge_band = np.any((along > EDGE_ALONG) & (depth < EDGE_BAND), axis=1)
+    if edge_band.all():
+        return np.zeros_like(mask)
+    areas = np.where(edge_band, 0, areas)
     extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
     digit_like = (contact == 0) & (extent >= 0.25 * min(height, width))
     main = int(np.argmax(areas))

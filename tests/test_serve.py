@@ -137,6 +137,17 @@ def test_feedback_is_saved_for_finetune(client, feedback_dir):
     assert all(str(feedback_dir) in source for source in sources)
 
 
+def test_a_full_feedback_folder_refuses_more_and_keeps_what_it_has(tmp_path):
+    config = ServeConfig(feedback_dir=str(tmp_path), max_feedback=1)
+    with TestClient(create_app(config)) as small:
+        upload = {"files": {"image": ("x.png", SEVEN, "image/png")}, "data": {"label": "7"}}
+        assert small.post("/v1/feedback", **upload).status_code == 201
+        full = small.post("/v1/feedback", **upload)
+        assert full.status_code == 507 and "is full (1 pictures)" in full.json()["error"]
+        assert "--max-feedback" in full.json()["error"]
+    assert len(list(tmp_path.glob("7/*.png"))) == 1
+
+
 def tiny_png_over_the_pixel_limit() -> bytes:
     return huge_png(6000, 5000)  # 30 megapixels in a few bytes: refused from its header
 

@@ -126,7 +126,17 @@ class Overloaded(DigitrecError):
     """No answer within the time limit (503): the picture is too heavy or the queue too long."""
 
 
-STATUS = {RequestTooLarge: 413, BadRequest: 400, Unsupported: 415, Overloaded: 503}
+class FeedbackFull(DigitrecError):
+    """The feedback folder holds as many pictures as the server keeps (507)."""
+
+
+STATUS = {
+    RequestTooLarge: 413,
+    BadRequest: 400,
+    Unsupported: 415,
+    Overloaded: 503,
+    FeedbackFull: 507,
+}
 
 
 def _multipart_schema(field: str, many: bool = False) -> dict:
@@ -150,7 +160,7 @@ def request_body(field: str, json_model: type[BaseModel], many: bool = False, **
     return {"requestBody": {"required": True, "content": content}}
 
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 408, 413, 415, 422, 503)}
+ERRORS = {status: {"model": ErrorOut} for status in (400, 408, 413, 415, 422, 503, 507)}
 
 
 # Parsing requests: every problem becomes a DigitrecError, answered as a 4xx.

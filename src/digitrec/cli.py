@@ -234,7 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="start the web page (draw or drop a digit) and the REST API (/docs)"
     )
-    _config_flags(serve, "ServeConfig", host=str, port=int, workers=int, feedback_dir=str)
+    _config_flags(
+        serve,
+        "ServeConfig",
+        host=str,
+        port=int,
+        workers=int,
+        feedback_dir=str,
+        max_feedback=int,
+    )
     _model_option(serve)
 
     combined = commands.add_parser(
@@ -639,7 +647,7 @@ def cmd_serve(args) -> int:
     from digitrec.artifact import read_metadata
     from digitrec.serve import ServeConfig, run
 
-    fields = ("host", "port", "workers", "feedback_dir")
+    fields = ("host", "port", "workers", "feedback_dir", "max_feedback")
     config = ServeConfig(
         model=str(args.model) if args.model else None,
         **{field: getattr(args, field) for field in fields if getattr(args, field) is not None},

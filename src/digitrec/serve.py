@@ -37,6 +37,7 @@ from digitrec.api import (
     BatchIn,
     BatchOut,
     BodyLimit,
+    FeedbackFull,
     FeedbackIn,
     FeedbackOut,
     HealthOut,
@@ -77,6 +78,7 @@ class ServeConfig:
     workers: int = 1  # processes; each loads the model and takes its own share of requests
     model: str | None = None  # a .digitrec file; None: the bundled model
     feedback_dir: str = "digitrec-feedback"  # "that's wrong" examples: DIR/7/<id>.png
+    max_feedback: int = 10_000  # pictures the feedback folder may hold (about 1 GB at most)
     max_upload_bytes: int = 10 * 2**20  # request bodies above this get 413
     max_pixels: int = 25_000_000  # larger pictures are refused from their header
     max_batch: int = 64  # images in one /v1/predict/batch request
@@ -89,6 +91,8 @@ class ServeConfig:
             raise ConfigError(f"port must be 0-65535, got {self.port}")
         if min(self.workers, self.jobs, self.threads, self.max_batch) < 1:
             raise ConfigError("workers, jobs, threads and max_batch must be at least 1")
+        if self.max_feedback < 0:
+            raise ConfigError(f"max_feedback must be >= 0, got {self.max_feedback}")
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:
@@ -254,6 +258,13 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         def save(data: bytes) -> str:
             from digitrec.artifact import write_atomically
 
+            folder = Path(config.feedback_dir)
+            if sum(1 for _ in folder.glob("[0-9]/*.png")) >= config.max_feedback:
+                raise FeedbackFull(
+                    f"the feedback folder {folder} is full ({config.max_feedback} pictures); "
+                    "fine-tune on them and empty it, or start the server with a larger "
+                    "--max-feedback"
+                )
             picture = Image.fromarray(decode(data))  # a checked image, never raw bytes
             picture.thumbnail((FEEDBACK_SIDE, FEEDBACK_SIDE))  # a photo need not fill the disk
             png = io.BytesIO()

@@ -59,6 +59,27 @@ def test_views_look_like_mnist():
         assert view.max() > 200 and view[:, :2].max() == 0  # ink in the middle only
 
 
+def test_a_boxed_view_stretches_the_digit_to_fill_its_box():
+    one = np.zeros((28, 28), np.uint8)
+    for row in range(4, 24):  # a slanted 1: 20 tall, 8 wide
+        one[row, 16 - (row - 4) // 3 : 19 - (row - 4) // 3] = 255
+    boxed = augment.boxed_view(one, np.random.default_rng(0))
+    rows, cols = np.nonzero(boxed > 128)
+    # Kept to its aspect ratio the 1 would be 20 tall and 8 wide; stretched, it is square.
+    assert np.ptp(rows) >= 16 and np.ptp(cols) >= 16
+    plain = np.zeros((28, 28), np.uint8)
+    assert augment.boxed_view(plain, np.random.default_rng(0)) is plain
+
+
+def test_view_set_2_draws_half_the_coarse_views_boxed_and_keeps_the_rest():
+    images = bar_images(40)
+    clean1, coarse1 = augment.make_views(images, seed=3, view_set=1)
+    clean2, coarse2 = augment.make_views(images, seed=3, view_set=2)
+    np.testing.assert_array_equal(clean1, clean2)
+    same = np.array([np.array_equal(a, b) for a, b in zip(coarse1, coarse2, strict=True)])
+    assert 0.25 < same.mean() < 0.75  # the others are boxed views instead
+
+
 def test_mix_views_picks_from_all_three():
     n = 400
     images = np.zeros((n, 28, 28), np.uint8)

@@ -47,6 +47,7 @@ def test_round_trip_through_dict():
         ("validation_size", -1),
         ("ensemble", 0),
         ("pen_shapes", 3),
+        ("views", 0),
     ],
 )
 def test_invalid_values_are_refused(field, value):

@@ -43,6 +43,7 @@ class TrainConfig:
     printed: int = 0  # digits in printed type added to the training set
     pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
     pen_shapes: int = 1  # which set of taught shapes those are (synthetic.pen_shapes)
+    views: int = 1  # which fixed views of each image augmentation draws (augment.VIEW_SETS)
     # several networks, trained from seeds seed, seed+1, ..., whose answers are averaged
     ensemble: int = 1
     tta: bool = False  # read each image in a few rotated and rescaled forms (digitrec.tta)
@@ -67,6 +68,7 @@ class TrainConfig:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.ensemble >= 1, "ensemble must be >= 1 network"),
             (self.pen_shapes in (1, 2), "pen shapes must be set 1 or 2"),
+            (self.views in (1, 2), "views must be set 1 or 2"),
             (
                 min(self.negatives, self.printed, self.pen) >= 0,
                 "negatives, printed and pen must be >= 0",

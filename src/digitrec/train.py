@@ -257,7 +257,7 @@ class _TrainingData:
         from digitrec import augment, synthetic
 
         # Every extra picture is its own three "views": it was drawn for the pipeline.
-        clean, coarse = augment.cached_views(images, config.seed)
+        clean, coarse = augment.cached_views(images, config.seed, view_set=config.views)
         parts = [(images, clean, coarse, labels)]
         pen = partial(synthetic.pen_digits, shape_set=config.pen_shapes)
         for tag, count, make in (
@@ -296,7 +296,9 @@ def validation_data(config: TrainConfig, val_images: np.ndarray, val_labels: np.
     val_set, val_targets = val_images, val_labels
     if len(val_labels) and not _plain(config):
         rng = np.random.default_rng(config.seed + 1)
-        val_clean, val_coarse = augment.cached_views(val_images, config.seed + 1)
+        val_clean, val_coarse = augment.cached_views(
+            val_images, config.seed + 1, view_set=config.views
+        )
         val_realistic = augment.augment(
             augment.mix_views(val_images, val_clean, val_coarse, rng), rng
         )

@@ -9,8 +9,10 @@ images.
 
 Two fixed "views" of each training image are made once (``pipeline_view``,
 ``low_resolution_view``): the image as the user-image pipeline would hand it to the
-model after a clean scan, and after a small, coarse, binarised one. Training on them as
-well closes the gap between MNIST's anti-aliased strokes and the pipeline's output.
+model after a clean scan, and after a small, coarse, binarised one (with ``views=2``,
+half of the coarse ones are ``boxed_view`` instead: stretched to fill a box). Training
+on them as well closes the gap between MNIST's anti-aliased strokes and the pipeline's
+output.
 """
 
 from __future__ import annotations
@@ -164,9 +166,9 @@ def boxed_view(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return pipeline.normalize((255 - small).astype(np.uint8))
 
 
-# Which fixed views a model trains on (TrainConfig.views): set 1, the bundled model's
-# until session 6, is a clean view and a coarse view of each image; set 2 draws half of
-# the coarse views as boxed views instead.
+# Which fixed views a model trains on (TrainConfig.views): set 1, the bundled model's,
+# is a clean view and a coarse view of each image; set 2 draws half of the coarse views
+# as boxed views instead.
 VIEW_SETS = (1, 2)
 
 

@@ -228,9 +228,7 @@ def disk_cache(tag: str, key: bytes, build, code=None) -> dict[str, np.ndarray]:
 VIEW_CHUNKS = 8
 
 
-def cached_views(
-    images: np.ndarray, seed: int = 0, workers: int | None = None, view_set: int = 1
-):
+def cached_views(images: np.ndarray, seed: int = 0, workers: int | None = None, view_set: int = 1):
     """``make_views`` for a whole training set on every core, cached by content: a
     minute or two the first time, then free."""
     import os
@@ -240,9 +238,7 @@ def cached_views(
     def build() -> dict[str, np.ndarray]:
         count = workers or os.cpu_count() or 1
         chunks = np.array_split(np.arange(len(images)), VIEW_CHUNKS)
-        jobs = [
-            (images[chunk], seed + i, view_set) for i, chunk in enumerate(chunks) if len(chunk)
-        ]
+        jobs = [(images[chunk], seed + i, view_set) for i, chunk in enumerate(chunks) if len(chunk)]
         if count > 1 and len(images) > 2000:
             # spawn, not fork: the parent may already run TensorFlow's threads.
             with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:

@@ -166,16 +166,14 @@ def boxed_view(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return pipeline.normalize((255 - small).astype(np.uint8))
 
 
-# Which fixed views a model trains on (TrainConfig.views): set 1, the bundled model's,
-# is a clean view and a coarse view of each image; set 2 draws half of the coarse views
-# as boxed views instead.
-VIEW_SETS = (1, 2)
-
-
 def make_views(
     images: np.ndarray, seed: int = 0, view_set: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Both fixed views of every image (about 3 ms an image; run once, then cached)."""
+    """Both fixed views of every image (about 3 ms an image; run once, then cached).
+
+    ``view_set`` (``TrainConfig.views``): 1, the bundled model's, is a clean view and a
+    coarse view of each image; 2 draws half of the coarse views as boxed views instead.
+    """
     rng = np.random.default_rng(seed)
     clean = np.stack([pipeline_view(image) for image in images])
     coarse = np.stack([low_resolution_view(image, rng) for image in images])

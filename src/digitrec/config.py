@@ -43,7 +43,7 @@ class TrainConfig:
     printed: int = 0  # digits in printed type added to the training set
     pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
     pen_shapes: int = 1  # which set of taught shapes those are (synthetic.pen_shapes)
-    views: int = 1  # which fixed views of each image augmentation draws (augment.VIEW_SETS)
+    views: int = 1  # which fixed views of each image augmentation draws (augment.make_views)
     # several networks, trained from seeds seed, seed+1, ..., whose answers are averaged
     ensemble: int = 1
     tta: bool = False  # read each image in a few rotated and rescaled forms (digitrec.tta)

@@ -124,7 +124,6 @@ def lighting_falloff(paper_bright: np.ndarray, side: int = 32) -> float:
     terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], -1).reshape(-1, 6)
     values = small.ravel().astype(np.float64)
     paper = values >= np.percentile(values, 40)
-    fit = np.full_like(values, values.max())
     for _ in range(4):
         if paper.mean() < 0.5:  # mostly writing: a tight crop, not a page
             return 0.0

@@ -48,6 +48,7 @@ def test_round_trip_through_dict():
         ("ensemble", 0),
         ("pen_shapes", 3),
         ("views", 0),
+        ("negative_kinds", 3),
     ],
 )
 def test_invalid_values_are_refused(field, value):

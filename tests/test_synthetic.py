@@ -14,9 +14,28 @@ def test_non_digits_are_pipeline_inputs_and_seeded():
 def test_every_generator_draws_dark_on_white():
     rng = np.random.default_rng(0)
     for name, generator in synthetic.GENERATORS.items():
+        if name == "blank page":
+            continue  # nothing written: tested below
         picture = generator(rng)
         assert picture.shape == (synthetic.CANVAS, synthetic.CANVAS), name
         assert picture.dtype == np.uint8 and np.ptp(picture) > 100, name
+
+
+def test_blank_pages_are_pages_and_only_kind_set_2_teaches_them():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        page = synthetic.blank_page(rng)
+        assert page.dtype == np.uint8 and page.ndim == 2
+        assert min(page.shape) >= 96 and max(page.shape) <= 320
+    assert "blank page" not in synthetic.NON_DIGIT_WEIGHTS[1]  # the bundled model's data
+    assert synthetic.NON_DIGIT_WEIGHTS[2]["blank page"] > 0
+    for weights in synthetic.NON_DIGIT_WEIGHTS.values():
+        assert abs(sum(weights.values()) - 1) < 1e-9
+    second = synthetic.non_digits(16, seed=3, kind_set=2)
+    assert second.shape == (16, 28, 28) and (second.reshape(16, -1).max(axis=1) > 0).all()
+    assert not np.array_equal(second, synthetic.non_digits(16, seed=3, kind_set=1))
+    with pytest.raises(ValueError, match="kind set"):
+        synthetic.non_digits(1, kind_set=3)
 
 
 def test_thin_lines_are_not_taught_as_non_digits():

@@ -184,6 +184,21 @@ def make_views(
     return clean, coarse
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker when its parent goes (``digitrec train`` killed or interrupted):
+    otherwise it draws views for minutes that nobody will use."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _views_chunk(args: tuple[np.ndarray, int, int]) -> tuple[np.ndarray, np.ndarray]:
     return make_views(*args)
 
@@ -230,18 +245,35 @@ def cached_views(images: np.ndarray, seed: int = 0, workers: int | None = None, 
     """``make_views`` for a whole training set on every core, cached by content: a
     minute or two the first time, then free."""
     import os
+    import warnings
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
     def build() -> dict[str, np.ndarray]:
         count = workers or os.cpu_count() or 1
         chunks = np.array_split(np.arange(len(images)), VIEW_CHUNKS)
         jobs = [(images[chunk], seed + i, view_set) for i, chunk in enumerate(chunks) if len(chunk)]
+        parts = None
         if count > 1 and len(images) > 2000:
-            # spawn, not fork: the parent may already run TensorFlow's threads.
-            with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
-                parts = list(pool.map(_views_chunk, jobs))
-        else:
+            # spawn, not fork: the parent may already run TensorFlow's threads. A script
+            # that calls train() without an ``if __name__ == "__main__":`` guard breaks
+            # spawned workers (each re-runs the script); then one core does the work.
+            try:
+                with ProcessPoolExecutor(
+                    count,
+                    mp_context=get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
+                ) as pool:
+                    parts = list(pool.map(_views_chunk, jobs))
+            except BrokenProcessPool:
+                warnings.warn(
+                    "drawing the training views on one core: worker processes failed "
+                    '(a script calling train() needs an `if __name__ == "__main__":` guard)',
+                    stacklevel=2,
+                )
+        if parts is None:
             parts = [_views_chunk(job) for job in jobs]
         return {
             "clean": np.concatenate([p[0] for p in parts]),

@@ -40,6 +40,7 @@ class TrainConfig:
     precision: str = "float32"
     augment: bool = False  # random real-world variation every batch (digitrec.augment)
     negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
+    negative_kinds: int = 1  # which kinds of non-digit those are (synthetic.NON_DIGIT_WEIGHTS)
     printed: int = 0  # digits in printed type added to the training set
     pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
     pen_shapes: int = 1  # which set of taught shapes those are (synthetic.pen_shapes)
@@ -69,6 +70,7 @@ class TrainConfig:
             (self.ensemble >= 1, "ensemble must be >= 1 network"),
             (self.pen_shapes in (1, 2), "pen shapes must be set 1 or 2"),
             (self.views in (1, 2), "views must be set 1 or 2"),
+            (self.negative_kinds in (1, 2), "negative kinds must be set 1 or 2"),
             (
                 min(self.negatives, self.printed, self.pen) >= 0,
                 "negatives, printed and pen must be >= 0",

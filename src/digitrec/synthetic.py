@@ -109,25 +109,88 @@ def noise(rng: np.random.Generator) -> np.ndarray:
     return field.astype(np.uint8)
 
 
+def blank_page(rng: np.random.Generator) -> np.ndarray:
+    """A page with nothing written on it, as a camera or scanner sees it: paper grain,
+    uneven light, a shadow, dust, a strip of table past the paper's edge, sensor noise,
+    sometimes a dark board. ``uint8`` grey, 96 to 320 pixels a side.
+
+    Most such pages come out of the pipeline blank; what survives is the residue that
+    the model must learn to refuse (a speck blown up to fill the box reads as an 8).
+    """
+    from scipy import ndimage
+
+    height, width = (int(v) for v in rng.integers(96, 321, 2))
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    page = np.full((height, width), rng.uniform(0.55, 1.0))
+    effects = rng.permutation(["grain", "light", "shadow", "dust", "edge", "noise"])
+    for effect in effects[: int(rng.integers(1, 4))]:
+        if effect == "grain":  # fibres and blotches at some scale
+            grain = ndimage.gaussian_filter(rng.normal(0, 1, page.shape), rng.uniform(0.5, 6))
+            page *= 1 - rng.uniform(0.03, 0.15) * grain / max(np.abs(grain).max(), 1e-6)
+        elif effect == "light":  # falling off towards a side or a corner, or a vignette
+            direction = rng.normal(size=2)
+            ramp = (direction[0] * (y - 0.5) + direction[1] * (x - 0.5)) / np.abs(direction).sum()
+            vignette = (y - 0.5) ** 2 + (x - 0.5) ** 2
+            page *= 1 - rng.uniform(0.1, 0.5) * (ramp + 0.5 if rng.uniform() < 0.6 else vignette)
+        elif effect == "shadow":  # a hand or phone's shadow: a half-plane, hard or soft
+            angle = rng.uniform(0, 2 * np.pi)
+            side = np.cos(angle) * (x - 0.5) + np.sin(angle) * (y - 0.5) - rng.uniform(0, 0.4)
+            soft = rng.uniform(0.002, 0.1)
+            page *= 1 - rng.uniform(0.15, 0.5) / (1 + np.exp(-side / soft))
+        elif effect == "dust":  # specks and hairs
+            for _ in range(int(rng.integers(1, 60))):
+                cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+                r = rng.uniform(0.4, 2.5)
+                page[
+                    (y * max(height, width) - cy) ** 2 + (x * max(height, width) - cx) ** 2 < r * r
+                ] *= rng.uniform(0.2, 0.8)
+        elif effect == "edge":  # the paper ends; the table shows past a slanted line
+            angle = rng.uniform(-0.08, 0.08) + rng.integers(4) * np.pi / 2
+            reach = rng.uniform(0.02, 0.2)
+            beyond = np.cos(angle) * (x - 0.5) + np.sin(angle) * (y - 0.5) > 0.5 - reach
+            page[beyond] = rng.uniform(0.0, 0.6)
+        else:  # sensor noise
+            page += rng.normal(0, rng.uniform(0.01, 0.06), page.shape)
+    if rng.uniform() < 0.2:  # a blackboard or a dark screen
+        page = 1.0 - page
+    return np.clip(page * 255, 0, 255).astype(np.uint8)
+
+
 GENERATORS = {
     "letter": lambda rng: glyph(NOT_DIGITS[rng.integers(len(NOT_DIGITS))], rng),
     "scribble": scribble,
     "hatching": hatching,
     "blob": blob,
     "noise": noise,
+    "blank page": blank_page,
 }
-WEIGHTS = {"letter": 0.5, "scribble": 0.15, "hatching": 0.1, "blob": 0.1, "noise": 0.15}
+# Kind set 1 is what the bundled model learnt from; set 2 adds what the pipeline leaves
+# of blank pages. Weights are shares of the pictures drawn.
+NON_DIGIT_WEIGHTS = {
+    1: {"letter": 0.5, "scribble": 0.15, "hatching": 0.1, "blob": 0.1, "noise": 0.15},
+    2: {
+        "letter": 0.4,
+        "scribble": 0.12,
+        "hatching": 0.08,
+        "blob": 0.08,
+        "noise": 0.12,
+        "blank page": 0.2,
+    },
+}
 
 
-def non_digits(n: int, seed: int = 0) -> np.ndarray:
-    """``n`` pipeline-normalised 28x28 pictures of things that are not digits.
+def non_digits(n: int, seed: int = 0, kind_set: int = 1) -> np.ndarray:
+    """``n`` pipeline-normalised 28x28 pictures of things that are not digits, of the
+    kinds in ``kind_set`` (``NON_DIGIT_WEIGHTS``).
 
     Pictures the pipeline finds blank are redrawn (they are refused before the model),
     and so are thin, elongated ones: a lone stroke may be someone's 1.
     """
+    if kind_set not in NON_DIGIT_WEIGHTS:
+        raise ValueError(f"non-digit kind set must be one of {tuple(NON_DIGIT_WEIGHTS)}")
     rng = np.random.default_rng(seed)
-    kinds = list(GENERATORS)
-    weights = np.array([WEIGHTS[kind] for kind in kinds])
+    kinds = list(NON_DIGIT_WEIGHTS[kind_set])
+    weights = np.array([NON_DIGIT_WEIGHTS[kind_set][kind] for kind in kinds])
     out = []
     while len(out) < n:
         kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]

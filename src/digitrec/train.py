@@ -274,7 +274,7 @@ class _TrainingData:
                 )
                 parts.append((drawn["images"],) * 3 + (drawn["labels"],))
         if config.negatives:
-            negatives = _non_digits(config.negatives, config.seed)
+            negatives = _non_digits(config.negatives, config.seed, config.negative_kinds)
             parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))
         return cls(
             plain=False,
@@ -303,7 +303,9 @@ def validation_data(config: TrainConfig, val_images: np.ndarray, val_labels: np.
             augment.mix_views(val_images, val_clean, val_coarse, rng), rng
         )
         if config.negatives:
-            val_negatives = _non_digits(max(500, config.negatives // 8), config.seed + 1)
+            val_negatives = _non_digits(
+                max(500, config.negatives // 8), config.seed + 1, config.negative_kinds
+            )
             val_set = np.concatenate([val_images, val_negatives])
             val_targets = np.concatenate([val_labels, np.full(len(val_negatives), 10, np.uint8)])
     return {
@@ -319,13 +321,13 @@ def _plain(config: TrainConfig) -> bool:
     return not (config.augment or config.negatives or config.printed or config.pen)
 
 
-def _non_digits(n: int, seed: int) -> np.ndarray:
+def _non_digits(n: int, seed: int, kinds: int = 1) -> np.ndarray:
     from digitrec import augment, synthetic
 
     return augment.disk_cache(
-        "non-digits-v1",
+        f"non-digits-v{kinds}",
         f"{n}-{seed}".encode(),
-        lambda: {"images": synthetic.non_digits(n, seed)},
+        lambda: {"images": synthetic.non_digits(n, seed, kinds)},
     )["images"]
 
 

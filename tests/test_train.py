@@ -181,3 +181,10 @@ def test_label_smoothing_spreads_a_share_of_each_target():
     got = keras.ops.convert_to_numpy(loss(labels, probabilities))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert _loss(keras, 0.0) == "sparse_categorical_crossentropy"
+
+
+def test_a_config_equal_to_a_preset_is_recorded_under_its_name():
+    exact = train(get_preset("digits8x8-mlp"), verbose=0)
+    assert exact.metadata["preset"] == "digits8x8-mlp"
+    changed = train(get_preset("digits8x8-mlp").replace(epochs=1), verbose=0)
+    assert changed.metadata["preset"] == "custom"

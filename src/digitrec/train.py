@@ -21,7 +21,7 @@ import numpy as np
 
 from digitrec.artifact import DigitModel, onnx_network
 from digitrec.backend import cpu_has_bf16, import_keras, versions
-from digitrec.config import TrainConfig, get_preset
+from digitrec.config import PRESETS, TrainConfig, get_preset
 from digitrec.data import class_names, is_normalized, load_dataset, splits
 from digitrec.ensemble import fit_ensemble, member_path
 from digitrec.errors import ConfigError, DigitrecError
@@ -48,8 +48,13 @@ def train(
     >>> model = train("dense512", epochs=1, output="dense512.digitrec")
     >>> model.metadata["metrics"]["test"]["accuracy"]  # measured on the test split
     """
-    preset_name = preset if isinstance(preset, str) else "custom"
     config = (get_preset(preset) if isinstance(preset, str) else preset).replace(**overrides)
+    # A config that is exactly a preset is recorded under that preset's name.
+    preset_name = (
+        preset
+        if isinstance(preset, str)
+        else next((name for name, known in PRESETS.items() if known == config), "custom")
+    )
     if "train" not in splits(config.dataset):
         raise ConfigError(
             f"{config.dataset} is for evaluation only: it measures how well a "

@@ -27,7 +27,7 @@ def test_blank_pages_are_pages_and_only_kind_set_2_teaches_them():
         page = synthetic.blank_page(rng)
         assert page.dtype == np.uint8 and page.ndim == 2
         assert min(page.shape) >= 96 and max(page.shape) <= 320
-    assert "blank page" not in synthetic.NON_DIGIT_WEIGHTS[1]  # the bundled model's data
+    assert "blank page" not in synthetic.NON_DIGIT_WEIGHTS[1]  # the best preset's data
     assert synthetic.NON_DIGIT_WEIGHTS[2]["blank page"] > 0
     for weights in synthetic.NON_DIGIT_WEIGHTS.values():
         assert abs(sum(weights.values()) - 1) < 1e-9

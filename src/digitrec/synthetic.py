@@ -137,7 +137,7 @@ def blank_page(rng: np.random.Generator) -> np.ndarray:
             side = np.cos(angle) * (x - 0.5) + np.sin(angle) * (y - 0.5) - rng.uniform(0, 0.4)
             soft = rng.uniform(0.002, 0.1)
             page *= 1 - rng.uniform(0.15, 0.5) / (1 + np.exp(-side / soft))
-        elif effect == "dust":  # specks and hairs
+        elif effect == "dust":  # specks of dust or dirt
             for _ in range(int(rng.integers(1, 60))):
                 cy, cx = rng.uniform(0, height), rng.uniform(0, width)
                 r = rng.uniform(0.4, 2.5)
@@ -164,8 +164,8 @@ GENERATORS = {
     "noise": noise,
     "blank page": blank_page,
 }
-# Kind set 1 is what the bundled model learnt from; set 2 adds what the pipeline leaves
-# of blank pages. Weights are shares of the pictures drawn.
+# Kind set 1: the first non-digits (the `best` preset's); set 2 adds what the pipeline
+# leaves of blank pages (the bundled model's). Weights are shares of the pictures drawn.
 NON_DIGIT_WEIGHTS = {
     1: {"letter": 0.5, "scribble": 0.15, "hatching": 0.1, "blob": 0.1, "noise": 0.15},
     2: {

@@ -171,8 +171,8 @@ def make_views(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both fixed views of every image (about 3 ms an image; run once, then cached).
 
-    ``view_set`` (``TrainConfig.views``): 1, the bundled model's, is a clean view and a
-    coarse view of each image; 2 draws half of the coarse views as boxed views instead.
+    ``view_set`` (``TrainConfig.views``): 1 is a clean view and a coarse view of each
+    image; 2 (the bundled model's) draws half of the coarse views as boxed views instead.
     """
     rng = np.random.default_rng(seed)
     clean = np.stack([pipeline_view(image) for image in images])

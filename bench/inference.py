@@ -10,7 +10,9 @@ and, for comparison, with the Keras network in TensorFlow; ``digitrec evaluate -
 mnist`` (10k images, pipeline included); and batch throughput of the network alone on the
 10k preprocessed test images in onnxruntime, TensorFlow, and LiteRT (TFLite) when
 ``ai-edge-litert`` is installed. Goals (issue 4): cold predict <= 1.0 s, evaluate <= 3 s,
-throughput >= 30k images/s. Writes bench/results/inference-<date>.json.
+throughput >= 30k images/s. Each model is also measured with its 8-bit network
+(``digitrec quantize``, ``--int8``), added to a temporary copy when the file has none.
+Writes bench/results/inference-<date>.json.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from machine import header, write_result
 
-from digitrec.artifact import DEFAULT_MODEL, load_model
+from digitrec.artifact import DEFAULT_MODEL, load_model, read_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = REPO / "examples" / "seven.png"
@@ -109,9 +111,25 @@ def cold_onnxruntime(model, workdir: Path, repeats: int) -> dict:
     return wall([sys.executable, "-c", code, str(path)], repeats)
 
 
+def with_int8(path: Path, data: list[str], workdir: Path) -> Path:
+    """A copy of the model file with an 8-bit network (``digitrec quantize``), unless it
+    has one already."""
+    if "int8" in read_metadata(path):
+        return path
+    copy = workdir / f"{path.stem}-int8.digitrec"
+    subprocess.run(
+        [sys.executable, "-m", "digitrec.cli", "quantize", str(path), "-o", str(copy), *data],
+        check=True,
+        capture_output=True,
+    )
+    return copy
+
+
 def measure(path: Path, images: np.ndarray, data: list[str], repeats: int, workdir: Path) -> dict:
     cli = [sys.executable, "-m", "digitrec.cli"]
     onnx_model, keras_model = load_model(path), load_model(path, runtime="keras").keras_model
+    int8_path = with_int8(path, data, workdir)
+    int8_model = load_model(int8_path, runtime="int8")
     inputs = images.astype(np.float32)[..., None] / 255
     tflite = tflite_runner(keras_model)
     return {
@@ -126,9 +144,16 @@ def measure(path: Path, images: np.ndarray, data: list[str], repeats: int, workd
         "evaluate_mnist": wall(
             [*cli, "evaluate", "--dataset", "mnist", "--model", str(path), *data], 3
         ),
+        "evaluate_mnist_int8": wall(
+            [*cli, "evaluate", "--dataset", "mnist", "--model", str(int8_path), "--int8", *data],
+            3,
+        ),
         "throughput_images_per_s": {
             "onnxruntime": throughput(
                 lambda x: onnx_model._network.predict(x, batch_size=len(x)), inputs
+            ),
+            "onnxruntime_int8": throughput(
+                lambda x: int8_model._network.predict(x, batch_size=len(x)), inputs
             ),
             "tensorflow": throughput(
                 lambda x: keras_model.predict(x, batch_size=1024, verbose=0), inputs, 3
@@ -170,6 +195,8 @@ def main() -> int:
         "cold predict <= 1.0 s": bundled["cold_predict_onnx"]["median_s"] <= 1.0,
         "evaluate mnist <= 3 s": bundled["evaluate_mnist"]["median_s"] <= 3.0,
         "throughput >= 30k/s": bundled["throughput_images_per_s"]["onnxruntime"] >= 30_000,
+        "throughput >= 30k/s, int8": bundled["throughput_images_per_s"]["onnxruntime_int8"]
+        >= 30_000,
     }
     write_result(result, "inference", args.output)
     return 0

@@ -6,8 +6,10 @@ read digits without starting TensorFlow, and checked against Keras when saved;
 ``digitrec.json``
 holds everything needed to use the model honestly: the training config, the
 preprocessing contract, class names, checksums of the training data, metrics, the
-training history and library versions. Loading uses Keras safe mode and never
-unpickles anything, so opening a model file cannot run code from it.
+training history and library versions. ``model.int8.onnx``, when present, is an 8-bit
+copy of the network for bulk reading (``quantize.py``; ``digitrec quantize``). Loading
+uses Keras safe mode and never unpickles anything, so opening a model file cannot run
+code from it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from digitrec.preprocess import to_model_input
 FORMAT = "digitrec-model"
 FORMAT_VERSION = 1
 KERAS_ENTRY, ONNX_ENTRY, METADATA_ENTRY = "model.keras", "model.onnx", "digitrec.json"
+INT8_ENTRY = "model.int8.onnx"
 # Largest difference allowed between the ONNX and Keras outputs of one model.
 ONNX_TOLERANCE = 1e-4
 # The model that ships inside the package, used whenever no model file is given. It is
@@ -69,13 +72,25 @@ class DigitModel:
 
     @property
     def runtime(self) -> str:
-        """What computes this model's outputs: "onnx" or "keras"."""
-        return "keras" if self._network is None else "onnx"
+        """What computes this model's outputs: "onnx", "int8" (its 8-bit copy) or "keras"."""
+        if self._network is None:
+            return "keras"
+        return "int8" if self._network.int8 else "onnx"
 
     @property
     def onnx_bytes(self) -> bytes | None:
-        """The ONNX network read from the model file; None when it had none."""
-        return None if self._network is None else self._network.onnx_bytes
+        """The float ONNX network read from the model file; None when it had none (or was
+        opened with its 8-bit copy)."""
+        if self._network is None or self._network.int8:
+            return None
+        return self._network.onnx_bytes
+
+    @property
+    def int8_bytes(self) -> bytes | None:
+        """The 8-bit ONNX network, when the model was opened with it (runtime "int8")."""
+        if self._network is None or not self._network.int8:
+            return None
+        return self._network.onnx_bytes
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -138,7 +153,11 @@ class DigitModel:
     def save(self, path: str | Path) -> Path:
         """Write the model file atomically: a crash or Ctrl-C never leaves half a file."""
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
-        network = self._network or onnx_network(self.keras_model)
+        # An 8-bit copy is not carried over: this network may have changed since (saved
+        # again after fine-tuning), and `digitrec quantize` makes a new one in a second.
+        metadata.pop("int8", None)
+        network = self._network if self.onnx_bytes is not None else None
+        network = network or onnx_network(self.keras_model)
         onnx_bytes = network.onnx_bytes if network is not None else None
         buffer = io.BytesIO()
         with tempfile.TemporaryDirectory() as workdir:
@@ -183,18 +202,29 @@ def load_model(
 
     With no path, the bundled default model: no data, training or download needed.
     ``runtime``: "onnx" reads digits with onnxruntime and never imports TensorFlow;
-    "keras" loads the Keras network (to train further); "auto" is onnx when the file
-    has an ONNX network (files from before it had none) and keras otherwise.
+    "int8" does too, with the file's 8-bit copy of the network (faster in bulk; from
+    ``digitrec quantize``); "keras" loads the Keras network (to train further); "auto" is
+    onnx when the file has an ONNX network (files from before it had none) and keras
+    otherwise.
     ``threads`` caps onnxruntime's threads (default: one per core).
     """
-    if runtime not in ("auto", "onnx", "keras"):
-        raise ValueError(f"runtime must be auto, onnx or keras, not {runtime!r}")
+    if runtime not in ("auto", "onnx", "int8", "keras"):
+        raise ValueError(f"runtime must be auto, onnx, int8 or keras, not {runtime!r}")
     path = _resolve(path)
     with _open(path) as archive:
         metadata = _metadata(archive, path)
         names = archive.namelist()
         if KERAS_ENTRY not in names:
             raise ModelFileError(f"{path}: damaged digitrec model (no {KERAS_ENTRY} inside)")
+        if runtime == "int8":
+            if INT8_ENTRY not in names:
+                raise ModelFileError(
+                    f"{path}: has no 8-bit network; `digitrec quantize {path}` adds one"
+                )
+            from digitrec.runtime import OnnxNetwork
+
+            network = OnnxNetwork(archive.read(INT8_ENTRY), str(path), threads, int8=True)
+            return DigitModel(None, metadata, network=network, source=path)
         if runtime != "keras" and ONNX_ENTRY in names:
             from digitrec.runtime import OnnxNetwork
 
@@ -206,6 +236,24 @@ def load_model(
                 f"`digitrec export {path} --format digitrec -o NEW` adds one"
             )
     return DigitModel(_load_keras(path), metadata, source=path)
+
+
+def add_int8(path: str | Path, int8_bytes: bytes, report: dict, output: str | Path) -> Path:
+    """Write the model file at ``path`` to ``output`` with ``int8_bytes`` as its 8-bit
+    network and ``report`` in its metadata. Every other entry is copied byte for byte
+    (a Keras network keeps its optimizer state), and the file is replaced atomically."""
+    path = _resolve(path)
+    buffer = io.BytesIO()
+    with _open(path) as source:
+        metadata = _metadata(source, path)
+        metadata["int8"] = report
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for info in source.infolist():
+                if info.filename not in (METADATA_ENTRY, INT8_ENTRY):
+                    archive.writestr(info, source.read(info.filename))
+            archive.writestr(METADATA_ENTRY, json.dumps(metadata, indent=1))
+            archive.writestr(INT8_ENTRY, int8_bytes)
+    return write_atomically(output, buffer.getvalue())
 
 
 def _load_keras(path: Path):

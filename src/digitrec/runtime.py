@@ -13,7 +13,13 @@ from digitrec.errors import ModelFileError
 class OnnxNetwork:
     """The network of a model file, in onnxruntime; ``predict`` as Keras's."""
 
-    def __init__(self, onnx_bytes: bytes, source: str = "model", threads: int | None = None):
+    def __init__(
+        self,
+        onnx_bytes: bytes,
+        source: str = "model",
+        threads: int | None = None,
+        int8: bool = False,
+    ):
         try:
             import onnxruntime
         except ImportError:  # pragma: no cover - onnxruntime is a core dependency
@@ -31,6 +37,7 @@ class OnnxNetwork:
             raise ModelFileError(f"{source}: damaged network in the model file ({error})") from None
         self.input_name = self.session.get_inputs()[0].name
         self.onnx_bytes = onnx_bytes  # for `digitrec export`, which needs no Keras for it
+        self.int8 = int8  # the 8-bit copy (quantize.py), not the float network
 
     def predict(self, inputs: np.ndarray, batch_size: int = 1024, verbose: int = 0) -> np.ndarray:
         inputs = np.ascontiguousarray(inputs, np.float32)

@@ -1,6 +1,8 @@
 """The 8-bit network: made from held-out images, answers as the float one, kept apart."""
 
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -109,3 +111,14 @@ def test_too_many_changed_answers_are_refused(digits_model_path, tmp_path, monke
     assert main(["quantize", str(digits_model_path), "-o", str(target)]) != 0
     assert "not quantised" in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_reading_with_it_never_starts_tensorflow():
+    """The bundled model carries an 8-bit network; reading with it stays TensorFlow-free."""
+    code = (
+        "import sys; from digitrec.cli import main; "
+        "assert main(['predict', '--int8', 'examples/seven.png']) == 0; "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    out = subprocess.check_output([sys.executable, "-c", code], text=True)
+    assert out.splitlines() == ["examples/seven.png: 7 (100.0%)", "False"]

@@ -117,8 +117,10 @@ def held_out_inputs(model, data_dir: str | Path | None = None) -> np.ndarray:
 def quantize_model(model, data_dir: str | Path | None = None) -> tuple[bytes, dict]:
     """The 8-bit network of a loaded model and how it compares with the float one on
     held-out images; refused when it changes too many answers."""
+    from digitrec.backend import require
     from digitrec.runtime import OnnxNetwork
 
+    require("onnx", "quantising a network")  # before loading data, not after
     if model.onnx_bytes is None:
         raise ConfigError("this model has no ONNX network to quantise; export it first")
     inputs = held_out_inputs(model, data_dir)

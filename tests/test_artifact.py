@@ -94,3 +94,12 @@ def test_loading_never_runs_code_from_the_file(digits_model, tmp_path):
     with pytest.raises(ModelFileError, match="cannot be loaded"):
         load_model(path)
     assert not marker.exists()
+
+
+def test_writing_where_no_file_can_go_is_one_clear_error(tmp_path):
+    from digitrec.artifact import write_atomically
+    from digitrec.errors import DigitrecError
+
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(DigitrecError, match="cannot write here"):
+        write_atomically(tmp_path / "a-file" / "model.digitrec", b"data")

@@ -28,7 +28,7 @@ import numpy as np
 from digitrec.backend import import_keras
 from digitrec.calibrate import Calibration, forced_choice
 from digitrec.config import TrainConfig
-from digitrec.errors import ConfigError, ModelFileError
+from digitrec.errors import ConfigError, DigitrecError, ModelFileError
 from digitrec.preprocess import to_model_input
 
 FORMAT = "digitrec-model"
@@ -174,8 +174,11 @@ class DigitModel:
 def write_atomically(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:  # a read-only place, /proc, a file where a folder should be
+        raise DigitrecError(f"{path}: cannot write here ({error.strerror or error})") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes it private; a model is not

@@ -106,6 +106,13 @@ class DigitModel:
         return TrainConfig.from_dict(self.metadata["config"])
 
     @property
+    def validation_split(self) -> tuple[int, int]:
+        """(seed, size) of the validation images held out of the training split: enough
+        to draw them again (``train.split_validation``)."""
+        data = self.metadata.get("data", {})
+        return int(data.get("validation_seed", self.config.seed)), int(self.config.validation_size)
+
+    @property
     def calibration(self) -> Calibration:
         """Temperature, refusal threshold and whether the model has a "not a digit"
         output (``calibrate.py``); models without one answer as their softmax says."""
@@ -156,8 +163,7 @@ class DigitModel:
         # An 8-bit copy is not carried over: this network may have changed since (saved
         # again after fine-tuning), and `digitrec quantize` makes a new one in a second.
         metadata.pop("int8", None)
-        network = self._network if self.onnx_bytes is not None else None
-        network = network or onnx_network(self.keras_model)
+        network = self._network if self.runtime == "onnx" else onnx_network(self.keras_model)
         onnx_bytes = network.onnx_bytes if network is not None else None
         buffer = io.BytesIO()
         with tempfile.TemporaryDirectory() as workdir:

@@ -106,13 +106,13 @@ def combine(
     if len(members) < 2:
         raise ConfigError("an ensemble needs at least two networks")
     first = members[0]
-    split = _validation_split(first)
+    split = first.validation_split
     for member in members[1:]:
         if (member.input_size, member.class_names) != (first.input_size, first.class_names):
             raise ConfigError("ensemble members must read the same images into the same classes")
         if member.calibration.reject != first.calibration.reject:
             raise ConfigError("either every ensemble member has a 'not a digit' output or none")
-        if _validation_split(member) != split:
+        if member.validation_split != split:
             raise ConfigError(
                 "ensemble members were validated on different parts of the training set, so "
                 "no held-out images are left to calibrate them together; train them with "
@@ -180,9 +180,3 @@ def combine_files(
     model.metadata["metrics"]["test"] = {"accuracy": test.accuracy, "loss": test.loss, "n": test.n}
     model.save(output)
     return model
-
-
-def _validation_split(model: DigitModel) -> tuple[int, int]:
-    """(seed, size) of the validation images held out of a model's training split."""
-    data = model.metadata.get("data", {})
-    return int(data.get("validation_seed", model.config.seed)), int(model.config.validation_size)

@@ -103,9 +103,8 @@ def held_out_inputs(model, data_dir: str | Path | None = None) -> np.ndarray:
 
     dataset = model.config.dataset
     train = load_dataset(dataset, "train", data_dir)
-    size = int(model.config.validation_size)
+    seed, size = model.validation_split
     if size:
-        seed = int(model.metadata.get("data", {}).get("validation_seed", model.config.seed))
         images = split_validation(train.images, train.labels, size, seed)[2]
     else:
         pick = np.random.default_rng(0).permutation(len(train.labels))

@@ -650,8 +650,7 @@ def cmd_quantize(args) -> int:
     from digitrec.quantize import quantize_model
 
     output = args.output or args.model
-    if output.is_dir():
-        raise DigitrecError(f"--output {output} is a folder; give a file name")
+    _check_writable(output)
     int8, report = quantize_model(load_model(args.model, "onnx"), args.data_dir)
     add_int8(args.model, int8, report, output)
     print(

@@ -51,6 +51,18 @@ def test_load_labelled_folder_skips_what_it_cannot_use(tmp_path):
         load_labelled_folder(tmp_path / "missing")
 
 
+def test_the_model_to_tune_picks_the_polarity_of_a_tight_crop(tmp_path):
+    from digitrec.artifact import load_model
+    from tests.test_pipeline import bold_ring
+
+    (tmp_path / "0").mkdir()
+    Image.fromarray(bold_ring()).save(tmp_path / "0" / "bold.png")
+    as_read = load_labelled_folder(tmp_path)[0][0]
+    assert as_read[14, 14] > 128  # the pipeline alone fills the hole in
+    chosen = load_labelled_folder(tmp_path, model=load_model())[0][0]
+    assert chosen[14, 14] < 64 and chosen[14].max() > 128
+
+
 def test_finetune_learns_the_users_digits(base_model, fake_data_dir, tmp_path):
     folder = write_user_digits(tmp_path / "mine", per_digit=8)
     output = tmp_path / "mine.digitrec"

@@ -221,3 +221,35 @@ def test_polarity_sees_a_thin_light_stroke_on_a_dark_screen():
     screen[100:200, 150:152] = 0.95  # a hairline 1 covering 0.2% of the picture
     assert not P.ink_is_dark(screen)
     assert P.ink_is_dark(1 - screen)
+
+
+def bold_ring(side=16) -> np.ndarray:
+    """A bold 0 cropped to its ink, white on black as USPS stores it: half the picture
+    is ink, so the most common brightness is the ink's, and its hole looks like paper."""
+    y, x = np.mgrid[0:side, 0:side]
+    radius = np.hypot((y - (side - 1) / 2) / (side / 1.95), (x - (side - 1) / 2) / (side / 2.46))
+    return (((radius > 0.45) & (radius < 1.0)) * 255).astype(np.uint8)
+
+
+def test_a_tight_crop_of_a_bold_digit_leaves_the_polarity_in_doubt():
+    ring = bold_ring()
+    grey = P.working_size(P.to_grey(ring))
+    assert P.ink_is_dark(grey)  # wrong: the majority is ink
+    assert P.polarity_unsure(grey, True)
+    first = P.normalize_stages(ring)
+    assert first.ink_dark and first.unsure
+    assert first.output[14, 14] > 128  # read this way, the hole filled in: a blob
+    other = P.normalize_stages(ring, ink_dark=False)
+    assert not other.ink_dark and not other.unsure  # a forced polarity is not questioned
+    assert other.output[14, 14] < 64 and other.output[14, 4:24].max() > 128  # hole and all
+
+
+def test_an_ordinary_picture_leaves_no_doubt():
+    image = paper(level=0.95)
+    image[30:90, 45:53] = 0.1
+    for picture in (image, 1 - image):
+        grey = P.working_size(picture)
+        assert not P.polarity_unsure(grey, P.ink_is_dark(grey))
+    # A page under uneven light is not a tight crop, whatever its border looks like.
+    shaded = image * np.linspace(1.0, 0.3, 100)[None, :]
+    assert not P.normalize_stages((shaded * 255).astype(np.uint8)).unsure

@@ -8,7 +8,15 @@ from PIL import Image
 from digitrec.data import load_dataset
 from digitrec.errors import ImageError
 from digitrec.images import load_image as load
-from digitrec.predict import Prediction, csv_header, iter_predict, list_sources, predict
+from digitrec.predict import (
+    Prediction,
+    csv_header,
+    iter_predict,
+    list_sources,
+    pick_readings,
+    predict,
+)
+from tests.test_pipeline import bold_ring
 
 
 def paper_photo(image8: np.ndarray, path) -> None:
@@ -104,3 +112,36 @@ def test_csv_rows():
     assert csv_header()[:6] == ["path", "digit", "confidence", "reason", "error", "p0"]
     assert len(csv_header()) == len(answered.to_row()) == len(failed.to_row()) == 15
     assert failed.to_row()[:5] == ["b.png", None, None, None, "b.png: empty file"]
+
+
+class _Scores:
+    """A stand-in model that scores an input by its mean brightness: brighter reads as a
+    surer 7, an input of all 255 as surely "not a digit", and of all 254 as a sure 7."""
+
+    def scores(self, inputs):
+        level = inputs.reshape(len(inputs), -1).mean(axis=1) / 255
+        digits = np.zeros((len(inputs), 10))
+        digits[:, 7] = np.where(level < 1, np.where(level > 0.996, 0.995, level), 0.01)
+        return digits, np.where(level < 1, 0.0, 0.99)
+
+
+def test_the_model_picks_the_more_legible_reading():
+    dim, bright, sure, full = (np.full((1, 28, 28), v, np.uint8) for v in (50, 200, 254, 255))
+    first = np.concatenate([dim, bright, full, full])
+    second = np.concatenate([bright, dim, bright, sure])
+    # The surer digit wins, unless the first reading is surely not a digit and the
+    # second not surely a digit.
+    assert pick_readings(_Scores(), first, second).tolist() == [True, False, False, True]
+    assert pick_readings(_Scores(), first[:0], second[:0]).shape == (0,)
+
+
+def test_a_bold_digit_cropped_tight_is_read_with_the_right_polarity(tmp_path):
+    from digitrec.artifact import load_model
+
+    ring = bold_ring()
+    Image.fromarray(ring).save(tmp_path / "zero.png")
+    Image.fromarray(255 - ring).save(tmp_path / "zero-dark.png")
+    for answer in predict(load_model(), tmp_path):
+        assert answer.digit == 0, answer
+        assert answer.ink_dark == answer.source.endswith("dark.png")
+        assert answer.other_reading is None

@@ -4,11 +4,14 @@ import pytest
 from digitrec.preprocess import (
     has_ink,
     prepare_dataset,
+    prepare_dataset_readings,
     prepare_image,
+    prepare_readings,
     resize,
     to_mnist_polarity,
     to_model_input,
 )
+from tests.test_pipeline import bold_ring
 
 
 def test_dark_ink_on_paper_is_inverted_to_mnist_polarity():
@@ -59,3 +62,28 @@ def test_model_input_scaling():
     np.testing.assert_allclose(x[0, :, :, 0], [[0, 1], [0.2, 0.4]])
     with pytest.raises(ValueError):
         to_model_input(np.zeros((2, 2), np.uint8))
+
+
+def test_readings_of_a_picture():
+    assert prepare_readings(np.full((30, 30), 200, np.uint8)) == []
+    page = np.full((60, 60), 230, np.uint8)
+    page[10:50, 28:33] = 20
+    (one,) = prepare_readings(page)
+    assert one.ink_dark and one.image.shape == (28, 28)
+    np.testing.assert_array_equal(prepare_image(page), one.image)
+    first, second = prepare_readings(bold_ring())
+    assert first.ink_dark and not second.ink_dark
+    np.testing.assert_array_equal(prepare_image(bold_ring()), first.image)
+    # The 8x8 tutorial's plain path has one reading and no pipeline polarity.
+    (small,) = prepare_readings(page, (8, 8))
+    assert small.ink_dark is None and small.image.shape == (8, 8)
+
+
+def test_dataset_readings_keep_the_second_reading_by_index():
+    page = np.zeros((16, 16), np.uint8)
+    page[3:13, 7:9] = 255  # a thin 1, white on black: no doubt
+    images = np.stack([page, bold_ring()])
+    first, others = prepare_dataset_readings(images, (28, 28), normalized=False)
+    assert first.shape == (2, 28, 28) and list(others) == [1]
+    np.testing.assert_array_equal(first, prepare_dataset(images, (28, 28), normalized=False))
+    assert others[1][14, 14] < 64  # the ring's hole is paper in the second reading

@@ -543,7 +543,9 @@ def _explain(prediction, folder: Path) -> Path:
     image = prediction.picture
     answer = prediction.digit if prediction.digit is not None else prediction.reason
     path = folder / f"{Path(prediction.source).stem}-explain.png"
-    explain_strip(image, normalize_stages(image), path, f"{prediction.source}: {answer}")
+    explain_strip(
+        image, normalize_stages(image, prediction.ink_dark), path, f"{prediction.source}: {answer}"
+    )
     return path
 
 

@@ -15,7 +15,8 @@ from digitrec.calibrate import expected_calibration_error, forced_choice
 from digitrec.data import class_names as dataset_class_names
 from digitrec.data import is_normalized, load_dataset
 from digitrec.errors import ConfigError
-from digitrec.preprocess import prepare_dataset
+from digitrec.predict import choose_readings
+from digitrec.preprocess import prepare_dataset_readings
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -148,8 +149,8 @@ def evaluate_arrays(
     normalized: bool = True,
 ) -> Evaluation:
     """Score ``model`` on ``uint8`` images; those not ``normalized`` MNIST-style go
-    through the user-image pipeline first (``preprocess.prepare_dataset``)."""
-    images = prepare_dataset(images, model.input_size, normalized)
+    through the user-image pipeline first (``preprocess.prepare_dataset_readings``)."""
+    images = choose_readings(model, *prepare_dataset_readings(images, model.input_size, normalized))
     digits, not_digit = model.scores(images)
     refused = model.calibration.refused(digits, not_digit)
     return Evaluation(

@@ -43,19 +43,22 @@ class FinetuneConfig:
             raise ConfigError("learning rate must be positive")
 
 
-def load_labelled_folder(folder: str | Path, size: tuple[int, int] = (28, 28)):
+def load_labelled_folder(folder: str | Path, size: tuple[int, int] = (28, 28), model=None):
     """Images under ``folder/0`` ... ``folder/9`` through the user-image pipeline.
 
     Returns ``(inputs, labels, sources, skipped)``: ``uint8`` model inputs, their labels,
-    their file names, and ``(file, why)`` for images that could not be used.
+    their file names, and ``(file, why)`` for images that could not be used. Where the
+    pipeline doubts a picture's polarity, ``model`` (the one to fine-tune) picks the
+    reading, as ``predict`` would; without one the pipeline's own reading is kept.
     """
     from digitrec.images import EXTENSIONS, load_image
-    from digitrec.preprocess import prepare_image
+    from digitrec.predict import choose_readings
+    from digitrec.preprocess import prepare_readings
 
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (expected sub-folders 0-9 of digit images)")
-    inputs, labels, sources, skipped = [], [], [], []
+    inputs, labels, sources, skipped, others = [], [], [], [], {}
     for digit in range(10):
         sub = folder / str(digit)
         if not sub.is_dir():
@@ -64,14 +67,16 @@ def load_labelled_folder(folder: str | Path, size: tuple[int, int] = (28, 28)):
             if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
                 continue
             try:
-                prepared = prepare_image(load_image(str(path)), size)
+                readings = prepare_readings(load_image(str(path)), size)
             except DigitrecError as error:
                 skipped.append((str(path), str(error)))
                 continue
-            if prepared is None:
+            if not readings:
                 skipped.append((str(path), "blank image: no ink found"))
                 continue
-            inputs.append(prepared)
+            if len(readings) > 1:
+                others[len(inputs)] = readings[1].image
+            inputs.append(readings[0].image)
             labels.append(digit)
             sources.append(str(path))
     if not inputs:
@@ -79,7 +84,10 @@ def load_labelled_folder(folder: str | Path, size: tuple[int, int] = (28, 28)):
             f"{folder}: no usable digit images in sub-folders 0-9 "
             f"(put each digit's pictures in a folder named after it: {folder}/7/img.png)"
         )
-    return np.stack(inputs), np.array(labels, np.uint8), sources, skipped
+    inputs = np.stack(inputs)
+    if model is not None:
+        inputs = choose_readings(model, inputs, others)
+    return inputs, np.array(labels, np.uint8), sources, skipped
 
 
 def split_holdout(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +138,7 @@ def finetune(
     base = model if isinstance(model, DigitModel) else load_model(model)
     if base.input_size != (28, 28) or base.config.dataset != "mnist":
         raise ConfigError("fine-tuning needs a 28x28 model trained on MNIST")
-    images, labels, sources, skipped = load_labelled_folder(images_dir, base.input_size)
+    images, labels, sources, skipped = load_labelled_folder(images_dir, base.input_size, base)
     train_index, held_index = split_holdout(labels, config.holdout, config.seed)
     mnist = load_dataset("mnist", "train", data_dir)
     mnist_test = load_dataset("mnist", "test", data_dir)

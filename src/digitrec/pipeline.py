@@ -28,6 +28,12 @@ UNEVEN = 0.1  # light falling off by more than this across the page is uneven li
 # A piece along at least EDGE_ALONG of one side that reaches less than EDGE_BAND of the
 # way in is a band along the edge (a paper edge, the table), not writing.
 EDGE_ALONG, EDGE_BAND = 0.8, 0.35
+# When what is taken for ink covers this share of the picture's outermost pixels, the
+# picture may be a tight crop of a bold digit read with the wrong polarity (see
+# ``polarity_unsure``). Chosen on bold MNIST *training* digits cropped to their ink:
+# read with the right polarity, at most 0.43 of their border is ink (95% at most 0.31);
+# read with the wrong one, at least 0.29 (95% at least 0.62).
+BORDER_INK = 0.35
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -96,6 +102,24 @@ def ink_is_dark(grey: np.ndarray) -> bool:
     return bool(-np.percentile(relative, 0.1) >= np.percentile(relative, 99.9))
 
 
+def polarity_unsure(grey: np.ndarray, dark: bool) -> bool:
+    """Could the writing be the *other* side of ``ink_is_dark``'s answer?
+
+    ``ink_is_dark`` takes the most common brightness for the background. In a tight crop
+    of a bold digit (a 16x16 scan, a thick brush on a small canvas) the ink covers more of
+    the picture than the background does, and a round 0 turns into its own hole. What is
+    then called ink lies all along the picture's edge, where a digit only touches it.
+    The pipeline cannot tell the two readings apart by itself; the model can
+    (``predict.pick_readings``), so both are read and the more legible one is kept.
+    """
+    bright = grey > otsu_threshold(grey)
+    ink = ~bright if dark else bright
+    border = np.concatenate([ink[0], ink[-1], ink[1:-1, 0], ink[1:-1, -1]])
+    if border.mean() < BORDER_INK:
+        return False
+    return lighting_falloff(grey if dark else 1.0 - grey) <= UNEVEN
+
+
 def local_median(grey: np.ndarray, width: float, side: int = 48) -> np.ndarray:
     """The median brightness around each pixel over ``width`` of the picture's longer
     side: the lighting, without the writing. Computed at ``side`` pixels and scaled
@@ -135,14 +159,16 @@ def lighting_falloff(paper_bright: np.ndarray, side: int = 32) -> float:
     return float(np.ptp(fit) / max(fit.max(), 1e-3)) if fit.size else 0.0
 
 
-def ink_map(grey: np.ndarray) -> np.ndarray:
+def ink_map(grey: np.ndarray, dark: bool | None = None) -> np.ndarray:
     """``float32`` ink strength in [0, 1], 0 on paper, whatever the polarity or lighting.
 
     Paper brightness is estimated locally by a grey closing wider than any stroke, so a
     shadow or a lighting gradient darkens the estimate along with the ink; ink is the
-    relative drop below it.
+    relative drop below it. ``dark``: the polarity, decided by ``ink_is_dark`` if None.
     """
-    paper_bright = grey if ink_is_dark(grey) else 1.0 - grey
+    if dark is None:
+        dark = ink_is_dark(grey)
+    paper_bright = grey if dark else 1.0 - grey
     height, width = paper_bright.shape
     # Wider than any stroke or dense stroke crossing (an 8's waist), narrower than the
     # picture. (0.4 was picked from 0.22/0.4/0.6 by scores on USPS, Semeion and optdigits
@@ -359,19 +385,26 @@ class Stages:
     cleaned: np.ndarray
     thick: np.ndarray
     output: np.ndarray
+    ink_dark: bool  # the polarity this reading took
+    unsure: bool = False  # the other polarity is plausible too (``polarity_unsure``)
 
     @property
     def blank(self) -> bool:
         return not self.cleaned.any()
 
 
-def normalize_stages(image: np.ndarray) -> Stages:
+def normalize_stages(image: np.ndarray, ink_dark: bool | None = None) -> Stages:
+    """Every stage for one picture; ``ink_dark`` forces the polarity (None: decide, and
+    say in ``unsure`` whether the other one should be read too)."""
     grey = working_size(to_grey(image))
-    ink = ink_map(grey)
+    dark = ink_is_dark(grey) if ink_dark is None else bool(ink_dark)
+    ink = ink_map(grey, dark)
     mask = ink_mask(ink)
     cleaned = keep_digit_components(remove_ruled_lines(mask))
     thick_ink, thick = thicken(ink, cleaned)
-    return Stages(grey, ink, mask, cleaned, thick, centre_in_box(thick_ink, thick))
+    output = centre_in_box(thick_ink, thick)
+    unsure = ink_dark is None and polarity_unsure(grey, dark)
+    return Stages(grey, ink, mask, cleaned, thick, output, dark, unsure)
 
 
 def normalize(image: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ for other input sizes (the 8x8 tutorial) the tutorial's grey-invert-resize.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from PIL import Image
 
@@ -42,12 +44,36 @@ def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_image(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.ndarray | None:
-    """A user's decoded image -> ``uint8`` ``size`` model image, or None if it holds no ink."""
-    if tuple(size) == (pipeline.SIZE, pipeline.SIZE):
-        stages = pipeline.normalize_stages(image)
-        return None if stages.blank else stages.output
-    grey = np.rint(pipeline.to_grey(image) * 255).astype(np.uint8)
-    return resize(to_mnist_polarity(grey), size) if has_ink(grey) else None
+    """A user's decoded image -> ``uint8`` ``size`` model image, or None if it holds no ink.
+
+    One reading, with the pipeline's own polarity; ``prepare_readings`` gives the second
+    one as well when the polarity is in doubt, for a model to choose between."""
+    readings = prepare_readings(image, size)
+    return readings[0].image if readings else None
+
+
+class Reading(NamedTuple):
+    """One way to see a picture: the model input, and the polarity that made it (None
+    for the 8x8 tutorial's plain path)."""
+
+    image: np.ndarray
+    ink_dark: bool | None
+
+
+def prepare_readings(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> list[Reading]:
+    """The picture's plausible model inputs: none when it holds no ink, one usually, and
+    two when the pipeline cannot tell ink from background (``pipeline.polarity_unsure``:
+    a tight crop of a bold digit). ``predict.pick_readings`` lets the model choose."""
+    if tuple(size) != (pipeline.SIZE, pipeline.SIZE):
+        grey = np.rint(pipeline.to_grey(image) * 255).astype(np.uint8)
+        return [Reading(resize(to_mnist_polarity(grey), size), None)] if has_ink(grey) else []
+    stages = pipeline.normalize_stages(image)
+    readings = [] if stages.blank else [Reading(stages.output, stages.ink_dark)]
+    if stages.unsure:
+        other = pipeline.normalize_stages(image, ink_dark=not stages.ink_dark)
+        if not other.blank:
+            readings.append(Reading(other.output, other.ink_dark))
+    return readings
 
 
 def prepare_dataset(images: np.ndarray, size: tuple[int, int], normalized: bool) -> np.ndarray:
@@ -57,12 +83,26 @@ def prepare_dataset(images: np.ndarray, size: tuple[int, int], normalized: bool)
     are; other handwriting (USPS, Semeion, optdigits, 8x8 digits) goes through the same
     pipeline as a user's picture, never a plain resize, when the model takes 28x28.
     """
+    return prepare_dataset_readings(images, size, normalized)[0]
+
+
+def prepare_dataset_readings(
+    images: np.ndarray, size: tuple[int, int], normalized: bool
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """``prepare_dataset``, and the second reading of each image whose polarity is in
+    doubt (``prepare_readings``), by index, for a model to choose between."""
     size = tuple(size)
     if normalized and images.shape[1:] == size:
-        return images
+        return images, {}
     if size == (pipeline.SIZE, pipeline.SIZE) and not normalized:
-        return np.stack([pipeline.normalize(image) for image in images])
-    return np.stack([resize(image, size) for image in images])
+        first, others = [], {}
+        for index, image in enumerate(images):
+            readings = prepare_readings(image, size)
+            first.append(readings[0].image if readings else np.zeros(size, np.uint8))
+            if len(readings) > 1:
+                others[index] = readings[1].image
+        return np.stack(first), others
+    return np.stack([resize(image, size) for image in images]), {}
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ from machine import header, write_result
 
 from digitrec.artifact import load_model
 from digitrec.data import is_normalized, load_dataset
-from digitrec.preprocess import prepare_dataset
+from digitrec.predict import choose_readings
+from digitrec.preprocess import prepare_dataset_readings
 
 DATASETS = ("mnist", "usps", "semeion", "optdigits")
 
@@ -38,8 +39,12 @@ def main() -> int:
     result["models"] = [str(path) for path in args.models]
     for name in DATASETS:
         test = load_dataset(name, "test", args.data_dir)
-        images = prepare_dataset(test.images, (28, 28), is_normalized(name))
-        outputs = [model.predict_outputs(images)[:, :10] for model in models]
+        first, others = prepare_dataset_readings(test.images, (28, 28), is_normalized(name))
+        # Each network reads each doubted picture in the polarity it prefers, as
+        # `digitrec evaluate` would with it alone (``predict.choose_readings``).
+        outputs = [
+            model.predict_outputs(choose_readings(model, first, others))[:, :10] for model in models
+        ]
         alone = [float(np.mean(o.argmax(1) == test.labels)) for o in outputs]
         averaged = float(np.mean(np.mean(outputs, axis=0).argmax(1) == test.labels))
         result[name] = {

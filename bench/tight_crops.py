@@ -25,7 +25,7 @@ from digitrec import pipeline
 from digitrec.artifact import load_model
 from digitrec.data import load_dataset
 from digitrec.predict import choose_readings
-from digitrec.preprocess import prepare_readings
+from digitrec.preprocess import prepare_dataset_readings
 from digitrec.train import split_validation
 
 
@@ -66,13 +66,11 @@ def main() -> None:
         ("white on black", crops, False),
         ("black on white", [255 - crop for crop in crops], True),
     ):
-        readings = [prepare_readings(picture) for picture in pictures]  # sizes differ
-        blank = np.zeros((28, 28), np.uint8)  # no ink found: counts as a mistake
-        first = np.stack([r[0].image if r else blank for r in readings])
-        others = {i: r[1].image for i, r in enumerate(readings) if len(r) > 1}
+        first, others = prepare_dataset_readings(pictures, (28, 28), normalized=False)
+        own = np.stack([pipeline.normalize_stages(p).output for p in pictures])
         forced = np.stack([pipeline.normalize_stages(p, ink_dark=dark).output for p in pictures])
         result[name] = {
-            "pipeline polarity alone": accuracy(model, first, labels),
+            "pipeline polarity alone": accuracy(model, own, labels),
             "read both ways where unsure, the model chooses": accuracy(
                 model, choose_readings(model, first, others), labels
             ),

@@ -182,7 +182,7 @@ def pick_readings(model, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     The more confident digit wins, not the refusal: the wrong polarity of a bold digit
     is its background (a blob, corners), which may look like nothing at all. Chosen on
     bold MNIST training digits cropped to their ink and on the gallery; measured by
-    ``bench/tight_crops.py`` (held-out digits: 72.4% read right with the pipeline's own
+    ``bench/tight_crops.py`` (held-out digits: 72.5% read right with the pipeline's own
     polarity, 96.1% with this choice).
     """
     if len(first) == 0:

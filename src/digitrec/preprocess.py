@@ -4,7 +4,7 @@ The contract every dataset and model shares: ``uint8`` images, ink bright on a d
 background (MNIST polarity), at the model's input size; the model sees them as
 ``float32`` in [0, 1] with a trailing channel axis.
 
-``prepare_image`` is the one entry point for a user's picture, used unchanged by the
+``prepare_readings`` is the one entry point for a user's picture, used unchanged by the
 CLI, the Python API and the server. For 28x28 models it runs the real-world pipeline of
 ``digitrec.pipeline`` (polarity, lighting, cleaning, crop, fit 20x20, centre of mass);
 for other input sizes (the 8x8 tutorial) the tutorial's grey-invert-resize.
@@ -46,10 +46,13 @@ def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def prepare_image(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.ndarray | None:
     """A user's decoded image -> ``uint8`` ``size`` model image, or None if it holds no ink.
 
-    One reading, with the pipeline's own polarity; ``prepare_readings`` gives the second
-    one as well when the polarity is in doubt, for a model to choose between."""
-    readings = prepare_readings(image, size)
-    return readings[0].image if readings else None
+    One reading, with the pipeline's own polarity and no second pass; ``prepare_readings``
+    gives the other one as well when the polarity is in doubt, for a model to choose."""
+    if tuple(size) != (pipeline.SIZE, pipeline.SIZE):
+        grey = np.rint(pipeline.to_grey(image) * 255).astype(np.uint8)
+        return resize(to_mnist_polarity(grey), size) if has_ink(grey) else None
+    stages = pipeline.normalize_stages(image)
+    return None if stages.blank else stages.output
 
 
 class Reading(NamedTuple):
@@ -65,8 +68,8 @@ def prepare_readings(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> lis
     two when the pipeline cannot tell ink from background (``pipeline.polarity_unsure``:
     a tight crop of a bold digit). ``predict.pick_readings`` lets the model choose."""
     if tuple(size) != (pipeline.SIZE, pipeline.SIZE):
-        grey = np.rint(pipeline.to_grey(image) * 255).astype(np.uint8)
-        return [Reading(resize(to_mnist_polarity(grey), size), None)] if has_ink(grey) else []
+        plain = prepare_image(image, size)
+        return [] if plain is None else [Reading(plain, None)]
     stages = pipeline.normalize_stages(image)
     readings = [] if stages.blank else [Reading(stages.output, stages.ink_dark)]
     if stages.unsure:
@@ -87,10 +90,11 @@ def prepare_dataset(images: np.ndarray, size: tuple[int, int], normalized: bool)
 
 
 def prepare_dataset_readings(
-    images: np.ndarray, size: tuple[int, int], normalized: bool
+    images, size: tuple[int, int], normalized: bool
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """``prepare_dataset``, and the second reading of each image whose polarity is in
-    doubt (``prepare_readings``), by index, for a model to choose between."""
+    doubt (``prepare_readings``), by index, for a model to choose between. Pictures that
+    are not ``normalized`` may also come as a list of arrays of different sizes."""
     size = tuple(size)
     if normalized and images.shape[1:] == size:
         return images, {}

@@ -8,7 +8,12 @@ proxy: the model's own held-out validation digits (never trained on), thickened 
 pixels, cropped to their ink and scaled to 12-32 pixels square, white on black and black
 on white. Each is read three ways: with the pipeline's polarity alone, with the model
 choosing between the two readings where the pipeline is unsure (what digitrec does), and
-with the right polarity forced (the ceiling). Writes bench/results/tight-<date>.json.
+with the right polarity forced (the ceiling).
+
+A second proxy stands for scanners that stretch every digit to fill its box (Semeion):
+the same digits, not made bold, cropped to their ink and stretched to 16x16, dark on
+light, binarised or grey, read as ``digitrec predict`` reads them. Writes
+bench/results/tight-<date>.json.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ def tight_crops(images: np.ndarray, seed: int) -> list[np.ndarray]:
         side = int(rng.integers(12, 33))
         crops.append(np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR)))
     return crops
+
+
+def stretched(images: np.ndarray, binary: bool) -> list[np.ndarray]:
+    """MNIST digits cropped to their ink and stretched to fill 16x16, dark on light."""
+    out = []
+    for image in images:
+        rows, cols = np.nonzero(image > 40)
+        crop = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        small = np.asarray(Image.fromarray(crop).resize((16, 16), Image.BILINEAR))
+        if binary:
+            small = np.where(small > 100, 255, 0).astype(np.uint8)
+        out.append(255 - small)
+    return out
 
 
 def accuracy(model, inputs: np.ndarray, labels: np.ndarray) -> float:
@@ -76,6 +94,18 @@ def main() -> None:
             ),
             "right polarity forced": accuracy(model, forced, labels),
             "unsure": len(others),
+        }
+    for binary in (True, False):
+        first, others = prepare_dataset_readings(stretched(images, binary), (28, 28), False)
+        inputs = choose_readings(model, first, others)
+        digits, not_digit = model.scores(inputs)
+        refused = model.calibration.refused(digits, not_digit)
+        result[f"stretched to 16x16, {'binarised' if binary else 'grey'}"] = {
+            "accuracy (forced choice)": accuracy(model, inputs, labels),
+            "read right (a refusal counts as wrong)": float(
+                np.mean((digits.argmax(axis=1) == labels) & ~refused)
+            ),
+            "refused": int(refused.sum()),
         }
     write_result(result, "tight", args.output)
 

@@ -46,7 +46,7 @@ def test_round_trip_through_dict():
         ("optimizer", "adagrad"),
         ("validation_size", -1),
         ("ensemble", 0),
-        ("pen_shapes", 3),
+        ("pen_shapes", 4),
         ("views", 0),
         ("negative_kinds", 3),
     ],

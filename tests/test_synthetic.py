@@ -53,7 +53,7 @@ def test_printed_digits_have_their_labels():
     assert not set(synthetic.NOT_DIGITS) & set("0123456789")
 
 
-def test_pen_shape_sets_keep_set_1_as_it_was_and_add_variants_in_set_2():
+def test_pen_shape_sets_keep_earlier_sets_as_they_were_and_add_variants():
     first, second = synthetic.pen_shapes(1), synthetic.pen_shapes(2)
     assert first is synthetic.STROKE_DIGITS  # the bundled model's training data, unchanged
     for digit in range(10):
@@ -62,5 +62,9 @@ def test_pen_shape_sets_keep_set_1_as_it_was_and_add_variants_in_set_2():
     images, labels = synthetic.pen_digits(12, seed=3, shape_set=2)
     assert images.shape == (12, 28, 28) and images.dtype == np.uint8
     np.testing.assert_array_equal(labels, synthetic.pen_digits(12, seed=3, shape_set=1)[1])
+    third = synthetic.pen_shapes(3)
+    for digit in range(10):
+        assert third[digit][: len(second[digit])] == second[digit]
+    assert {d for d in range(10) if len(third[d]) > len(second[d])} == {4, 9}
     with pytest.raises(ValueError, match="shape set"):
-        synthetic.pen_shapes(3)
+        synthetic.pen_shapes(4)

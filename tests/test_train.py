@@ -143,6 +143,7 @@ def test_real_world_preset_learns_refusal_and_calibrates(fake_data_dir, tmp_path
         validation_size=100,
         negatives=60,
         printed=30,
+        pen=40,
         verbose=0,
     )
     assert model.keras_model.output_shape[-1] == 11
@@ -154,6 +155,28 @@ def test_real_world_preset_learns_refusal_and_calibrates(fake_data_dir, tmp_path
     digits, not_digit = loaded.scores(np.zeros((2, 28, 28), np.uint8))
     np.testing.assert_allclose(digits.sum(axis=1) + not_digit, 1, atol=1e-5)
     assert loaded.predict_proba(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("pen_views", [False, True])
+def test_pen_digits_get_scanned_views_only_when_asked(pen_views):
+    """With ``pen_views`` a pen-stroke digit is also seen scanned coarse or boxed; without,
+    its views are the drawing itself (the printed digits' always are)."""
+    from digitrec.train import _TrainingData
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 30).astype(np.uint8)
+    config = get_preset("default").replace(
+        negatives=0, printed=12, pen=16, pen_views=pen_views, validation_size=0
+    )
+    data = _TrainingData.build(config, images, labels, images[:0], labels[:0])
+    assert len(data.images) == len(data.coarse) == len(data.labels) == 30 + 12 + 16
+    printed, pen = slice(30, 42), slice(42, 58)
+    np.testing.assert_array_equal(data.coarse[printed], data.images[printed])
+    np.testing.assert_array_equal(data.clean[printed], data.images[printed])
+    changed = (data.coarse[pen] != data.images[pen]).any(axis=(1, 2))
+    assert changed.all() if pen_views else not changed.any()
+    assert (data.labels[pen] < 10).all()
 
 
 def test_one_cycle_rate_warms_up_then_decays():

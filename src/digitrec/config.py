@@ -45,6 +45,9 @@ class TrainConfig:
     pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
     pen_shapes: int = 1  # which set of taught shapes those are (synthetic.pen_shapes)
     views: int = 1  # which fixed views of each image augmentation draws (augment.make_views)
+    # the pen-stroke digits get those views too (scanned coarse, stretched into a box),
+    # not only the shape as drawn
+    pen_views: bool = False
     # several networks, trained from seeds seed, seed+1, ..., whose answers are averaged
     ensemble: int = 1
     tta: bool = False  # read each image in a few rotated and rescaled forms (digitrec.tta)
@@ -68,7 +71,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.ensemble >= 1, "ensemble must be >= 1 network"),
-            (self.pen_shapes in (1, 2), "pen shapes must be set 1 or 2"),
+            (self.pen_shapes in (1, 2, 3), "pen shapes must be set 1, 2 or 3"),
             (self.views in (1, 2), "views must be set 1 or 2"),
             (self.negative_kinds in (1, 2), "negative kinds must be set 1 or 2"),
             (

@@ -262,6 +262,7 @@ class _TrainingData:
         from digitrec import augment, synthetic
 
         # Every extra picture is its own three "views": it was drawn for the pipeline.
+        # (With pen_views, a pen-stroke digit is also scanned coarse and boxed.)
         clean, coarse = augment.cached_views(images, config.seed, view_set=config.views)
         parts = [(images, clean, coarse, labels)]
         pen = partial(synthetic.pen_digits, shape_set=config.pen_shapes)
@@ -277,7 +278,12 @@ class _TrainingData:
                         zip(("images", "labels"), make(count, config.seed), strict=True)
                     ),
                 )
-                parts.append((drawn["images"],) * 3 + (drawn["labels"],))
+                views = (drawn["images"],) * 2
+                if tag.startswith("pen") and config.pen_views:
+                    views = augment.cached_views(
+                        drawn["images"], config.seed, view_set=config.views
+                    )
+                parts.append((drawn["images"], *views, drawn["labels"]))
         if config.negatives:
             negatives = _non_digits(config.negatives, config.seed, config.negative_kinds)
             parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))

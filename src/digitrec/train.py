@@ -266,9 +266,9 @@ class _TrainingData:
         clean, coarse = augment.cached_views(images, config.seed, view_set=config.views)
         parts = [(images, clean, coarse, labels)]
         pen = partial(synthetic.pen_digits, shape_set=config.pen_shapes)
-        for tag, count, make in (
-            ("printed-v1", config.printed, synthetic.printed_digits),
-            (f"pen-v{config.pen_shapes}", config.pen, pen),
+        for tag, count, make, scanned in (
+            ("printed-v1", config.printed, synthetic.printed_digits, False),
+            (f"pen-v{config.pen_shapes}", config.pen, pen, config.pen_views),
         ):
             if count:
                 drawn = augment.disk_cache(
@@ -279,7 +279,7 @@ class _TrainingData:
                     ),
                 )
                 views = (drawn["images"],) * 2
-                if tag.startswith("pen") and config.pen_views:
+                if scanned:
                     views = augment.cached_views(
                         drawn["images"], config.seed, view_set=config.views
                     )

@@ -165,6 +165,18 @@ def test_cut_path_goes_through_the_thinnest_bridge():
     assert mask[np.arange(40), path].sum() <= 3
 
 
+def test_a_cut_piece_drops_a_neighbours_stroke_end_but_keeps_its_own_loose_bar():
+    group = np.zeros((40, 40), bool)
+    group[5:38, 8:12] = True  # the digit's stem
+    group[2:4, 2:10] = True  # its own loose bar, away from the cut
+    group[15:18, 25:30] = True  # a neighbour's stroke end, crossing the cut at column 30
+    group[10:30, 30:38] = True  # the neighbour, right of the cut
+    left, right = np.zeros(40, np.int64), np.full(40, 30, np.int64)
+    piece = S._between(S.Piece(0, 0, group), left, right, height=40.0)
+    assert (piece.left, piece.top, piece.width, piece.height) == (2, 2, 10, 36)
+    assert piece.mask.sum() == group[:, :12].sum()
+
+
 def test_best_chain_takes_the_highest_scoring_cuts():
     spans = [(0, 1), (1, 2), (0, 2)]
     assert S.best_chain(spans, [-0.1, -0.1, -1.0], 3) == [0, 1]

@@ -33,7 +33,7 @@ READ_WIDER = 0.8  # with a scorer, groups wider than this (x digit height) are c
 MAX_WIDTH = 1.2  # no single digit is wider than this (x digit height)
 GRID = 0.1  # also a cut candidate every GRID digit heights: junctions off the minima
 EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
-CONNECTED = 0.8  # the share of a cut piece's ink that must be one connected stroke
+LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
 LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
 
 # Model inputs (n, 28, 28) -> how well each reads as one digit (higher is better).
@@ -390,16 +390,33 @@ def _between(group: Piece, left: np.ndarray, right: np.ndarray, height: float) -
     mask = group.mask & (columns >= left[:, None]) & (columns < right[:, None])
     if mask.sum() < 0.02 * height**2:
         return None
+    # Where strokes cross, the cut leaves a neighbour's stroke ends on this side as small
+    # loose bits cut off at the path, which would make the piece read as something else:
+    # they are dropped. Loose bits the cut did not go through (a 5's detached bar) stay.
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count > 1:
+        sizes = np.bincount(labels.ravel())
+        cut_bits = np.unique(labels[_cut_through(group.mask, mask, left, right)])
+        small = cut_bits[sizes[cut_bits] < LOOSE * sizes[1:].max()]
+        mask &= ~np.isin(labels, small)
     rows, cols = np.nonzero(mask)
     if np.ptp(cols) + 1 < 0.1 * height or np.ptp(rows) + 1 < SHORT * height:
         return None  # too thin, or too low to be a digit (a 5's bar cut off its body)
-    # A cut that weaves between a neighbour's stroke ends leaves a few loose bits, which a
-    # model may still read confidently: a digit is mostly one connected stroke.
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    if count > 1 and np.bincount(labels.ravel())[1:].max() < CONNECTED * mask.sum():
-        return None
     box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     return Piece(group.top + rows.min(), group.left + cols.min(), mask[box])
+
+
+def _cut_through(ink: np.ndarray, piece: np.ndarray, left: np.ndarray, right: np.ndarray):
+    """Where the cut paths go through a stroke: the piece's pixels (rows, columns) with
+    ink right across a path."""
+    rows, last = np.arange(len(ink)), ink.shape[1] - 1
+    found_rows, found_columns = [], []
+    for edge, across in ((left, left - 1), (right - 1, right)):
+        edge, inside = edge.clip(0, last), (across >= 0) & (across <= last)
+        hit = inside & ink[rows, across.clip(0, last)] & piece[rows, edge]
+        found_rows.append(rows[hit])
+        found_columns.append(edge[hit])
+    return np.concatenate(found_rows), np.concatenate(found_columns)
 
 
 def digit_input(ink: np.ndarray, piece: Piece) -> np.ndarray:

@@ -171,10 +171,11 @@ def test_a_cut_piece_drops_a_neighbours_stroke_end_but_keeps_its_own_loose_bar()
     group[2:4, 2:10] = True  # its own loose bar, away from the cut
     group[15:18, 25:30] = True  # a neighbour's stroke end, crossing the cut at column 30
     group[10:30, 30:38] = True  # the neighbour, right of the cut
+    group[34:36, 27:30] = True  # a speck of its own by the cut, which the cut does not cross
     left, right = np.zeros(40, np.int64), np.full(40, 30, np.int64)
     piece = S._between(S.Piece(0, 0, group), left, right, height=40.0)
-    assert (piece.left, piece.top, piece.width, piece.height) == (2, 2, 10, 36)
-    assert piece.mask.sum() == group[:, :12].sum()
+    assert (piece.left, piece.top, piece.width, piece.height) == (2, 2, 28, 36)
+    assert piece.mask.sum() == group[:, :12].sum() + 6
 
 
 def test_best_chain_takes_the_highest_scoring_cuts():

@@ -306,14 +306,20 @@ def split_by_reading(
         _spans(group, height, digit_width) if group.width > READ_WIDER * height else ([], [], 0)
         for group in groups
     ]
-    pieces = [piece for _, candidates, _ in plans for piece in candidates]
-    inputs = [digit_input(ink, piece) for piece in pieces]
+    # Different cuts often leave the same piece: each distinct piece is read once.
+    distinct: dict[tuple, Piece] = {}
+    for _, candidates, _ in plans:
+        for piece in candidates:
+            distinct.setdefault(_key(piece), piece)
+    inputs = [digit_input(ink, piece) for piece in distinct.values()]
+    values = dict(zip(distinct, score(np.stack(inputs)) if inputs else [], strict=True))
     # The model's score, less a cost for a piece much lower than the digits: a cut that
     # leaves a stroke's end or half a loop may still read confidently.
     scores = iter(
         [
-            float(value) - LOW_COST * max(0.0, LOW_PIECE - piece.height / height)
-            for value, piece in zip(score(np.stack(inputs)) if inputs else [], pieces, strict=True)
+            float(values[_key(piece)]) - LOW_COST * max(0.0, LOW_PIECE - piece.height / height)
+            for _, candidates, _ in plans
+            for piece in candidates
         ]
     )
     digits = []
@@ -324,6 +330,10 @@ def split_by_reading(
         else:
             digits.extend(candidates[index] for index in chosen)
     return digits
+
+
+def _key(piece: Piece) -> tuple:
+    return piece.top, piece.left, piece.mask.shape, piece.mask.tobytes()
 
 
 def _spans(group: Piece, height: float, digit_width: float):

@@ -168,6 +168,20 @@ def test_stroke_width_and_thickening():
     assert P.thicken(thick.astype(np.float32), thick)[1] is thick
 
 
+def test_stroke_width_is_measured_on_the_ink_and_its_ring_of_paper_alone():
+    def over_whole_picture(mask):
+        distance = ndimage.distance_transform_edt(mask)
+        ridge = (distance == ndimage.maximum_filter(distance, size=3)) & mask
+        return float(2 * distance[ridge].mean() - 1)
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # scattered strokes, many running off the picture's edges
+        mask = ndimage.binary_dilation(rng.random((30, 40)) < 0.02, iterations=2)
+        mask[: rng.integers(0, 10)] = False
+        assert P.stroke_width(mask) == over_whole_picture(mask)
+        assert P.stroke_width(np.pad(mask, 25)) == over_whole_picture(np.pad(mask, 1))
+
+
 def test_centre_in_box_fits_20_and_centres_mass():
     ink = np.zeros((300, 100), np.float32)
     ink[20:280, 10:40] = 1.0  # tall and off-centre

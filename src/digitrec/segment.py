@@ -306,20 +306,18 @@ def split_by_reading(
         _spans(group, height, digit_width) if group.width > READ_WIDER * height else ([], [], 0)
         for group in groups
     ]
+    pieces = [piece for _, candidates, _ in plans for piece in candidates]
+    keys = [_key(piece) for piece in pieces]
     # Different cuts often leave the same piece: each distinct piece is read once.
-    distinct: dict[tuple, Piece] = {}
-    for _, candidates, _ in plans:
-        for piece in candidates:
-            distinct.setdefault(_key(piece), piece)
+    distinct = dict(zip(keys, pieces, strict=True))
     inputs = [digit_input(ink, piece) for piece in distinct.values()]
     values = dict(zip(distinct, score(np.stack(inputs)) if inputs else [], strict=True))
     # The model's score, less a cost for a piece much lower than the digits: a cut that
     # leaves a stroke's end or half a loop may still read confidently.
     scores = iter(
         [
-            float(values[_key(piece)]) - LOW_COST * max(0.0, LOW_PIECE - piece.height / height)
-            for _, candidates, _ in plans
-            for piece in candidates
+            float(values[key]) - LOW_COST * max(0.0, LOW_PIECE - piece.height / height)
+            for key, piece in zip(keys, pieces, strict=True)
         ]
     )
     digits = []
@@ -419,14 +417,16 @@ def _between(group: Piece, left: np.ndarray, right: np.ndarray, height: float) -
 def _cut_through(ink: np.ndarray, piece: np.ndarray, left: np.ndarray, right: np.ndarray):
     """Where the cut paths go through a stroke: the piece's pixels (rows, columns) with
     ink right across a path."""
-    rows, last = np.arange(len(ink)), ink.shape[1] - 1
-    found_rows, found_columns = [], []
-    for edge, across in ((left, left - 1), (right - 1, right)):
-        edge, inside = edge.clip(0, last), (across >= 0) & (across <= last)
-        hit = inside & ink[rows, across.clip(0, last)] & piece[rows, edge]
-        found_rows.append(rows[hit])
-        found_columns.append(edge[hit])
-    return np.concatenate(found_rows), np.concatenate(found_columns)
+    rows = np.arange(len(ink))
+    beyond = np.pad(ink, ((0, 0), (1, 1)))  # paper past the group's edges; column c is c + 1
+    hits = [
+        (edge, piece[rows, edge] & beyond[rows, across + 1])
+        for edge, across in ((left, left - 1), (right - 1, right))
+    ]
+    return (
+        np.concatenate([rows[hit] for _, hit in hits]),
+        np.concatenate([edge[hit] for edge, hit in hits]),
+    )
 
 
 def digit_input(ink: np.ndarray, piece: Piece) -> np.ndarray:

@@ -49,6 +49,7 @@ def test_round_trip_through_dict():
         ("pen_shapes", 4),
         ("views", 0),
         ("negative_kinds", 3),
+        ("pairs", -1),
     ],
 )
 def test_invalid_values_are_refused(field, value):
@@ -59,6 +60,12 @@ def test_invalid_values_are_refused(field, value):
 def test_early_stopping_needs_validation():
     with pytest.raises(ConfigError, match="early stopping needs validation"):
         TrainConfig(model="cnn30", early_stopping=2, validation_size=0)
+
+
+def test_pairs_need_a_not_a_digit_class():
+    with pytest.raises(ConfigError, match="need negatives"):
+        TrainConfig(model="digitrec-cnn", pairs=10)
+    assert TrainConfig(model="digitrec-cnn", pairs=10, negatives=5).pairs == 10
 
 
 def test_unknown_preset():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from digitrec import synthetic
+from digitrec.errors import DataError
 
 
 def test_non_digits_are_pipeline_inputs_and_seeded():
@@ -68,3 +69,38 @@ def test_pen_shape_sets_keep_earlier_sets_as_they_were_and_add_variants():
     assert {d for d in range(10) if len(third[d]) > len(second[d])} == {4, 9}
     with pytest.raises(ValueError, match="shape set"):
         synthetic.pen_shapes(4)
+
+
+def _stroke_digit(rng) -> np.ndarray:
+    """A made-up MNIST-like digit: a thick bar, white on black, 28x28."""
+    digit = np.zeros((28, 28), np.uint8)
+    left = int(rng.integers(6, 12))
+    digit[4:24, left : left + int(rng.integers(4, 14))] = 255
+    return digit
+
+
+def test_digit_pairs_are_two_digits_run_together_and_seeded():
+    rng = np.random.default_rng(0)
+    digits = np.stack([_stroke_digit(rng) for _ in range(20)])
+    pairs = synthetic.digit_pairs(digits, 8, seed=1)
+    assert pairs.shape == (8, 28, 28) and pairs.dtype == np.uint8
+    np.testing.assert_array_equal(pairs, synthetic.digit_pairs(digits, 8, seed=1))
+    for pair in pairs:  # fitted into 20x20 by its width: wider than tall, one piece of ink
+        rows, cols = np.nonzero(pair > 60)
+        assert np.ptp(cols) + 1 >= np.ptp(rows) + 1
+    # drawn dark on light at photo size, the second digit's ink no further right than
+    # where the first one's ends: the two touch or cross
+    picture = synthetic.digit_pair(digits[0], digits[1], np.random.default_rng(2))
+    assert picture.dtype == np.uint8 and picture.shape[0] >= 2 * 28
+    assert picture.min() < 80 and np.median(picture) == 255
+    from scipy import ndimage
+
+    assert ndimage.label(picture < 128)[1] == 1
+
+
+def test_narrow_pairs_are_not_taught_as_non_digits():
+    """Two 1s crossing are narrow enough to be someone's digit: never drawn as a pair."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:15] = 255
+    with pytest.raises(DataError, match="0 of 1 digit pairs"):
+        synthetic.digit_pairs(np.stack([digit] * 3), 1, seed=0, tries=50)

@@ -179,6 +179,31 @@ def test_pen_digits_get_scanned_views_only_when_asked(pen_views):
     assert (data.labels[pen] < 10).all()
 
 
+def test_digit_pairs_are_taught_and_validated_as_not_a_digit(monkeypatch):
+    """Pairs are drawn from the training digits, and the validation ones (on which
+    calibration and the refusal threshold are fitted) from the held-out digits."""
+    from digitrec import train as train_module
+    from digitrec.train import _TrainingData
+
+    # the made-up non-digits are tested in test_synthetic; here they only take time
+    monkeypatch.setattr(
+        train_module, "_non_digits", lambda n, seed, kinds=1: np.zeros((n, 28, 28), np.uint8)
+    )
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((40, 28, 28), np.uint8)
+    for image in images:
+        left = int(rng.integers(4, 9))  # wide bars: most pairs of them are wide enough
+        image[4:24, left : left + int(rng.integers(12, 19))] = 255
+    labels = rng.integers(0, 10, 40).astype(np.uint8)
+    config = get_preset("default").replace(negatives=4, pairs=6, printed=0, pen=0)
+    data = _TrainingData.build(config, images[:30], labels[:30], images[30:], labels[30:])
+    assert len(data.labels) == 30 + 4 + 6 and (data.labels[30:] == 10).all()
+    assert (data.labels[:30] < 10).all()
+    # 10 held-out digits, then 500 made-up non-digits and 250 pairs of held-out digits
+    assert len(data.val_labels) == 10 + 500 + 250 and (data.val_labels[10:] == 10).all()
+
+
 def test_one_cycle_rate_warms_up_then_decays():
     from digitrec.backend import import_keras
     from digitrec.train import learning_rate

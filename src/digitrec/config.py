@@ -41,6 +41,9 @@ class TrainConfig:
     augment: bool = False  # random real-world variation every batch (digitrec.augment)
     negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
     negative_kinds: int = 1  # which kinds of non-digit those are (synthetic.NON_DIGIT_WEIGHTS)
+    # two training digits written into each other, taught as "not a digit" too, so that
+    # `read` cuts crossing digits apart rather than reading them as one (needs negatives)
+    pairs: int = 0
     printed: int = 0  # digits in printed type added to the training set
     pen: int = 0  # pen-stroke digits in the shapes taught outside the US (crossed 7s ...)
     pen_shapes: int = 1  # which set of taught shapes those are (synthetic.pen_shapes)
@@ -75,8 +78,12 @@ class TrainConfig:
             (self.views in (1, 2), "views must be set 1 or 2"),
             (self.negative_kinds in (1, 2), "negative kinds must be set 1 or 2"),
             (
-                min(self.negatives, self.printed, self.pen) >= 0,
-                "negatives, printed and pen must be >= 0",
+                min(self.negatives, self.pairs, self.printed, self.pen) >= 0,
+                "negatives, pairs, printed and pen must be >= 0",
+            ),
+            (
+                not (self.pairs and not self.negatives),
+                "pairs are taught as not a digit: they need negatives > 0",
             ),
         ]
         for ok, message in checks:

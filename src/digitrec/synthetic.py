@@ -19,8 +19,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from digitrec import pipeline
+from digitrec.errors import DataError
 
 CANVAS = 128
+WIDE_PAIR = 1.1  # two digits written into each other are at least this wide (x height)
 # Letters and signs that no careful writer's digit resembles. Left out on purpose:
 # O o D Q (0), I l i j (1), Z z (2), S s $ (5), b G (6), T (7), B & (8), g q a P (9),
 # C c U u (an open 0), r (a 7's hook).
@@ -197,6 +199,11 @@ def non_digits(n: int, seed: int = 0, kind_set: int = 1) -> np.ndarray:
         stages = pipeline.normalize_stages(GENERATORS[kind](rng))
         if not stages.blank and _elongation(stages.cleaned) < 2.5:
             out.append(stages.output)
+    if len(out) < n:
+        raise DataError(
+            f"made {len(out)} of {n} digit pairs: these digits are so narrow that two run "
+            "together could pass for one digit; train with pairs=0"
+        )
     return np.stack(out)
 
 
@@ -342,3 +349,55 @@ def pen_digits(n: int, seed: int = 0, shape_set: int = 1) -> tuple[np.ndarray, n
         [pipeline.normalize(pen_digit(int(label), rng, shape_set)) for label in labels]
     )
     return images, labels
+
+
+def digit_pair(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two MNIST digits (white on black, 28x28) written into each other, dark on light,
+    at photo-like size: the second's ink starts where the first's ends, or up to a fifth
+    of a digit height before it, so the strokes touch or cross."""
+    parts = []
+    for digit in (first, second):
+        columns = np.flatnonzero(digit.max(axis=0) > 40)
+        parts.append(digit[:, columns[0] : columns[-1] + 1] / 255.0)
+    if rng.uniform() < 0.5:  # the second written a little larger or smaller
+        factor = rng.uniform(0.85, 1.15)
+        size = (max(1, round(parts[1].shape[1] * factor)), round(28 * factor))
+        parts[1] = np.asarray(Image.fromarray(parts[1].astype(np.float32), "F").resize(size))
+    gap = int(rng.integers(-6, 1))
+    drop = int(rng.integers(-3, 4))
+    left = max(0, parts[0].shape[1] + gap)
+    height = max(28, parts[1].shape[0]) + abs(drop) + 16
+    canvas = np.zeros((height, left + parts[1].shape[1] + 16), np.float32)
+    canvas[8 : 8 + 28, 8 : 8 + parts[0].shape[1]] = parts[0]
+    top = 8 + max(0, drop)
+    region = canvas[top : top + parts[1].shape[0], 8 + left : 8 + left + parts[1].shape[1]]
+    np.maximum(region, parts[1], out=region)
+    scale = rng.uniform(2.0, 4.0)
+    size = (round(canvas.shape[1] * scale), round(canvas.shape[0] * scale))
+    ink = np.clip(np.asarray(Image.fromarray(canvas, "F").resize(size)), 0, 1)
+    return np.clip(255 * (1 - rng.uniform(0.7, 0.95) * ink), 0, 255).astype(np.uint8)
+
+
+def digit_pairs(digits: np.ndarray, n: int, seed: int = 0, tries: int | None = None) -> np.ndarray:
+    """``n`` pipeline-normalised pictures of two ``digits`` touching or crossing: taught
+    as "not a digit", so that ``read`` cuts two digits that run into each other apart
+    instead of reading them as one. Pairs narrower than WIDE_PAIR of their height
+    (a 1 crossing a 7 can look like one 4) are redrawn: they could be someone's digit."""
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    for _ in range(tries or 20 * n + 100):
+        if len(out) == n:
+            break
+        first, second = rng.integers(len(digits), size=2)
+        stages = pipeline.normalize_stages(digit_pair(digits[first], digits[second], rng))
+        if stages.blank or stages.cleaned.sum() < 0.95 * stages.mask.sum():
+            continue  # the pipeline kept one of the two digits: that one is a digit
+        rows, cols = np.nonzero(stages.cleaned)
+        if np.ptp(cols) + 1 >= WIDE_PAIR * (np.ptp(rows) + 1):
+            out.append(stages.output)
+    if len(out) < n:
+        raise DataError(
+            f"made {len(out)} of {n} digit pairs: these digits are so narrow that two run "
+            "together could pass for one digit; train with pairs=0"
+        )
+    return np.stack(out)

@@ -287,6 +287,9 @@ class _TrainingData:
         if config.negatives:
             negatives = _non_digits(config.negatives, config.seed, config.negative_kinds)
             parts.append((negatives,) * 3 + (np.full(len(negatives), 10, np.uint8),))
+        if config.pairs:
+            pairs = _digit_pairs(images, config.pairs, config.seed)
+            parts.append((pairs,) * 3 + (np.full(len(pairs), 10, np.uint8),))
         return cls(
             plain=False,
             images=np.concatenate([p[0] for p in parts]),
@@ -317,6 +320,9 @@ def validation_data(config: TrainConfig, val_images: np.ndarray, val_labels: np.
             val_negatives = _non_digits(
                 max(500, config.negatives // 8), config.seed + 1, config.negative_kinds
             )
+            if config.pairs:
+                pairs = _digit_pairs(val_images, max(250, config.pairs // 8), config.seed + 1)
+                val_negatives = np.concatenate([val_negatives, pairs])
             val_set = np.concatenate([val_images, val_negatives])
             val_targets = np.concatenate([val_labels, np.full(len(val_negatives), 10, np.uint8)])
     return {
@@ -339,6 +345,17 @@ def _non_digits(n: int, seed: int, kinds: int = 1) -> np.ndarray:
         f"non-digits-v{kinds}",
         f"{n}-{seed}".encode(),
         lambda: {"images": synthetic.non_digits(n, seed, kinds)},
+    )["images"]
+
+
+def _digit_pairs(digits: np.ndarray, n: int, seed: int) -> np.ndarray:
+    import hashlib
+
+    from digitrec import augment, synthetic
+
+    key = f"{n}-{seed}-".encode() + hashlib.sha256(digits.tobytes()).digest()
+    return augment.disk_cache(
+        "pairs-v1", key, lambda: {"images": synthetic.digit_pairs(digits, n, seed)}
     )["images"]
 
 

@@ -116,6 +116,47 @@ def test_touching_digits_are_cut_where_the_pieces_read_best():
     assert len({x.tobytes() for x in read}) == len(read) > 2
 
 
+def drawn(shapes: list[tuple[str, tuple]], size=(230, 140)) -> tuple[np.ndarray, list, list]:
+    """Rings and bars (("ring" | "bar", box)) drawn dark on light, one picture; also each
+    shape's true box and its picture alone, as ``pipeline.normalize`` gives it."""
+    image, truth, alone_inputs = np.full(size[::-1], 235, np.uint8), [], []
+    for kind, box in shapes:
+        alone = Image.new("L", size, 0)
+        draw = ImageDraw.Draw(alone)
+        if kind == "ring":
+            draw.ellipse(box, outline=255, width=9)
+        else:
+            draw.rectangle(box, fill=255)
+        paper = (235 - np.asarray(alone, np.int32) * 215 // 255).astype(np.uint8)
+        image = np.minimum(image, paper)
+        rows, cols = np.nonzero(paper < 128)
+        truth.append((cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+        alone_inputs.append(P.normalize(paper).astype(float))
+    return image, truth, alone_inputs
+
+
+def like(templates: list[np.ndarray]):
+    """A stand-in model that knows only these digits: the closer to one, the better."""
+    return lambda inputs: [-min(np.abs(x - t).mean() / 12.75 for t in templates) for x in inputs]
+
+
+def test_a_wide_digit_alone_is_read_whole():
+    """A flat 0, wider than tall (1.4x), is one digit: cut pieces are not all there is."""
+    image, truth, templates = drawn([("ring", (40, 40, 152, 120))])
+    assert_boxes_near(boxes_of(image, like(templates)), truth, tolerance=3)
+
+
+def test_narrow_digits_run_together_are_cut_when_they_read_doubtfully_whole():
+    """A 1 leaning on a narrow 0 is narrower than many single digits: it is cut only
+    because the model doubts the whole, and kept whole where the model is sure."""
+    image, truth, templates = drawn([("bar", (40, 30, 50, 110)), ("ring", (47, 30, 90, 110))])
+    assert 0.45 < (truth[1][2] - truth[0][0]) / 80 <= 0.8  # below READ_WIDER
+    assert_boxes_near(boxes_of(image, like(templates)), truth, tolerance=6)
+    read: list[np.ndarray] = []
+    sure = boxes_of(image, lambda x: read.extend(x) or [0.0] * len(x))
+    assert len(sure) == 1 and len(read) == 1  # the whole, read once, and no cuts
+
+
 def test_a_five_with_a_detached_bar_is_one_digit():
     image = np.full((140, 260), 235, np.uint8)
     picture = Image.fromarray(image)

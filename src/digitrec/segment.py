@@ -30,7 +30,10 @@ MERGE = 0.5  # pieces whose x-extents overlap by half the narrower one's width a
 WIDE = 1.1  # a group wider than this many digit heights holds touching digits
 DIGIT_WIDTH = (0.55, 0.75, 0.9)  # typical digit width / height: lowest, default, highest
 READ_WIDER = 0.8  # with a scorer, groups wider than this (x digit height) are cut by reading
-MAX_WIDTH = 1.2  # no single digit is wider than this (x digit height)
+# and so are groups wider than DOUBT_WIDER whose whole reads with a score below DOUBT: two
+# narrow digits run together (a 1 in a 6) can be narrower than one wide digit
+DOUBT_WIDER, DOUBT = 0.45, math.log(0.9)
+MAX_WIDTH = 1.5  # no single digit is wider than this (x digit height)
 GRID = 0.1  # also a cut candidate every GRID digit heights: junctions off the minima
 EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
 LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
@@ -299,19 +302,25 @@ def cut_path(mask: np.ndarray, low: int, high: int, ideal: int) -> np.ndarray:
 def split_by_reading(
     ink: np.ndarray, groups: list[Piece], height: float, digit_width: float, score: Scorer
 ) -> list[Piece]:
-    """Cut each group wider than READ_WIDER where its pieces read best: every span between
-    two candidate cuts that could be one digit is scored (one call for the whole picture),
-    and the best chain of spans from the group's left edge to its right edge wins."""
+    """Cut each group wider than READ_WIDER (or DOUBT_WIDER, if it reads doubtfully whole)
+    where its pieces read best: every span between two candidate cuts that could be one
+    digit is scored (one call for the whole picture), and the best chain of spans from the
+    group's left edge to its right edge wins."""
+    values = _read_once(
+        ink, [g for g in groups if DOUBT_WIDER < g.width / height <= READ_WIDER], score
+    )
     plans = [
-        _spans(group, height, digit_width) if group.width > READ_WIDER * height else ([], [], 0)
+        _spans(group, height, digit_width)
+        if group.width > READ_WIDER * height
+        or (group.width > DOUBT_WIDER * height and values[_key(group)] < DOUBT)
+        else ([], [], 0)
         for group in groups
     ]
     pieces = [piece for _, candidates, _ in plans for piece in candidates]
     keys = [_key(piece) for piece in pieces]
-    # Different cuts often leave the same piece: each distinct piece is read once.
-    distinct = dict(zip(keys, pieces, strict=True))
-    inputs = [digit_input(ink, piece) for piece in distinct.values()]
-    values = dict(zip(distinct, score(np.stack(inputs)) if inputs else [], strict=True))
+    values |= _read_once(
+        ink, [p for k, p in zip(keys, pieces, strict=True) if k not in values], score
+    )
     # The model's score, less a cost for a piece much lower than the digits: a cut that
     # leaves a stroke's end or half a loop may still read confidently.
     scores = iter(
@@ -328,6 +337,13 @@ def split_by_reading(
         else:
             digits.extend(candidates[index] for index in chosen)
     return digits
+
+
+def _read_once(ink: np.ndarray, pieces: list[Piece], score: Scorer) -> dict[tuple, float]:
+    """Each distinct piece's score, by its key: different cuts often leave the same piece."""
+    distinct = {_key(piece): piece for piece in pieces}
+    inputs = [digit_input(ink, piece) for piece in distinct.values()]
+    return dict(zip(distinct, score(np.stack(inputs)) if inputs else [], strict=True))
 
 
 def _key(piece: Piece) -> tuple:

@@ -1,6 +1,7 @@
 """Reading whole numbers end to end, with a small model trained on font digits."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -13,8 +14,9 @@ from digitrec.cli import main
 from digitrec.config import TrainConfig
 from digitrec.errors import ConfigError, DigitrecError, ImageError, ModelFileError
 from digitrec.pipeline import normalize
-from digitrec.predict import predict
+from digitrec.predict import classify, predict
 from digitrec.read import iter_read, read
+from digitrec.segment import segment
 from digitrec.train import fit_arrays
 
 from .conftest import synthetic_digits
@@ -94,6 +96,33 @@ def test_touching_digits_are_read(font_model):
     image, _ = write_digits("4040", gap=-3)
     [reading] = read(font_model, image)
     assert reading.text == "4040"
+
+
+def test_each_digit_is_classified_once(font_model, monkeypatch):
+    """The digits read while cuts were scored keep those answers: no input is sent to the
+    model twice, and the answers are the ones a fresh classification gives."""
+    from digitrec import read as read_module
+
+    sent: list[bytes] = []
+
+    def counting(model, inputs):
+        sent.extend(x.tobytes() for x in inputs)
+        return classify(model, inputs)
+
+    monkeypatch.setattr(read_module, "classify", counting)
+    image, _ = write_digits("4040", gap=-3)
+    [reading] = read(font_model, image)
+    assert reading.text == "4040" and len(sent) == len(set(sent)) > 4
+
+    def score(inputs):
+        return [math.log(max(a.confidence, 1e-6)) for a in classify(font_model, inputs)]
+
+    digits = segment(image, score)
+    fresh = classify(font_model, np.stack([digit.model_input for digit in digits]))
+    assert [a.digit for a in fresh] == [d.digit for d in reading.digits]
+    assert [a.confidence for a in fresh] == pytest.approx(
+        [d.confidence for d in reading.digits], abs=1e-5
+    )
 
 
 def test_one_digit_reads_as_predict_reads_it(font_model):

@@ -16,7 +16,14 @@ import numpy as np
 
 from digitrec.errors import ConfigError, DigitrecError, ImageError
 from digitrec.pipeline import SIZE
-from digitrec.predict import Prediction, classify, list_sources, load_picture, source_name
+from digitrec.predict import (
+    Answer,
+    Prediction,
+    classify,
+    list_sources,
+    load_picture,
+    source_name,
+)
 from digitrec.segment import segment
 
 UNREADABLE = "?"  # stands in the text for a digit the model refuses to read
@@ -98,22 +105,32 @@ def iter_read(model, images, *, errors: str = "raise", batch_size: int = 64) -> 
             f"{model.input_size[0]}x{model.input_size[1]}"
         )
 
+    # Every answer the model gave for this batch, by model input: most digits found were
+    # read already while cuts were scored, and different pieces can give the same input.
+    known: dict[bytes, Answer] = {}
+
+    def answers(inputs: list[np.ndarray]) -> list[Answer]:
+        new = {x.tobytes(): x for x in inputs if x.tobytes() not in known}
+        if new:
+            known.update(zip(new, classify(model, np.stack(list(new.values()))), strict=True))
+        return [known[x.tobytes()] for x in inputs]
+
     def score(inputs: np.ndarray) -> list[float]:
         """How well each input reads as one digit: the log of its (calibrated) confidence,
         which a model with a "not a digit" output keeps low for a stray piece."""
-        return [math.log(max(answer.confidence, 1e-6)) for answer in classify(model, inputs)]
+        return [math.log(max(answer.confidence, 1e-6)) for answer in answers(list(inputs))]
 
     sources = list_sources(images, errors=errors)
     for start in range(0, len(sources), batch_size):
+        known.clear()
         batch = [
             _segment(source, index, errors, score)
             for index, source in enumerate(sources[start : start + batch_size], start)
         ]
-        inputs = [digit.model_input for _, digits in batch for digit in digits]
-        answers = iter(classify(model, np.stack(inputs)) if inputs else [])
+        found = iter(answers([digit.model_input for _, digits in batch for digit in digits]))
         for reading, digits in batch:
             for digit in digits:
-                answer = next(answers)
+                answer = next(found)
                 reading.digits.append(
                     ReadDigit(answer.digit, answer.confidence, digit.box, answer.reason)
                 )

@@ -85,11 +85,10 @@ def test_digit_pairs_are_two_digits_run_together_and_seeded():
     pairs = synthetic.digit_pairs(digits, 8, seed=1)
     assert pairs.shape == (8, 28, 28) and pairs.dtype == np.uint8
     np.testing.assert_array_equal(pairs, synthetic.digit_pairs(digits, 8, seed=1))
-    for pair in pairs:  # fitted into 20x20 by its width: wider than tall, one piece of ink
+    for pair in pairs:  # fitted into 20x20 by its width: wider than tall
         rows, cols = np.nonzero(pair > 60)
         assert np.ptp(cols) + 1 >= np.ptp(rows) + 1
-    # drawn dark on light at photo size, the second digit's ink no further right than
-    # where the first one's ends: the two touch or cross
+    # drawn dark on light at photo size, the two digits touching or crossing: one piece
     picture = synthetic.digit_pair(digits[0], digits[1], np.random.default_rng(2))
     assert picture.dtype == np.uint8 and picture.shape[0] >= 2 * 28
     assert picture.min() < 80 and np.median(picture) == 255

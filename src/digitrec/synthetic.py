@@ -364,7 +364,7 @@ def digit_pair(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) 
     height = max(28, parts[1].shape[0]) + abs(drop) + 16
     canvas = np.zeros((height, left + parts[1].shape[1] + 16), np.float32)
     canvas[8 : 8 + 28, 8 : 8 + parts[0].shape[1]] = parts[0]
-    top = 8 + max(0, drop)
+    top = 8 + max(0, drop)  # the second set up to 3 pixels lower (level for drop <= 0)
     region = canvas[top : top + parts[1].shape[0], 8 + left : 8 + left + parts[1].shape[1]]
     np.maximum(region, parts[1], out=region)
     scale = rng.uniform(2.0, 4.0)

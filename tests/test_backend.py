@@ -70,3 +70,23 @@ def test_light_install_names_the_missing_extra(args, tmp_path):
     assert result.returncode == 1
     assert 'pip install "digitrec[train]"' in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_cli_starts_keras_without_its_scikit_learn_wrappers():
+    """Keras imports scikit-learn only for its own wrappers, which digitrec never uses:
+    about a second of the CLI's start-up. scikit-learn itself still imports after."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from digitrec.backend import import_keras, lean_keras
+
+        lean_keras()
+        import_keras()
+        assert "keras" in sys.modules and "sklearn" not in sys.modules, "sklearn imported"
+        from sklearn.neural_network import MLPClassifier
+        print("imported", MLPClassifier.__name__)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "imported MLPClassifier" in result.stdout

@@ -3,11 +3,18 @@ import zipfile
 import numpy as np
 import pytest
 
+from digitrec import data
 from digitrec.artifact import load_model, read_metadata
 from digitrec.config import TrainConfig, get_preset
-from digitrec.errors import ConfigError
+from digitrec.errors import ConfigError, DataError
 from digitrec.evaluate import evaluate
-from digitrec.train import TrainingInterrupted, fit_arrays, split_validation, train
+from digitrec.train import (
+    TrainingInterrupted,
+    _read_ahead,
+    fit_arrays,
+    split_validation,
+    train,
+)
 
 from .conftest import synthetic_digits
 
@@ -72,6 +79,23 @@ def test_mnist_presets_train_end_to_end(preset, fake_data_dir, tmp_path):
     assert metadata["data"]["n_train"] == 500 and metadata["data"]["n_validation"] == 100
     assert metadata["metrics"]["test"]["n"] == 200
     assert model.metadata["metrics"]["test"]["accuracy"] > 0.5  # synthetic data is easy
+
+
+def test_data_is_read_while_keras_starts(fake_data_dir):
+    train_set, test_set = _read_ahead("mnist", fake_data_dir)()
+    assert (train_set.split, len(train_set.labels), len(test_set.labels)) == ("train", 600, 200)
+    again = data.load_dataset("mnist", "test", fake_data_dir)
+    assert np.array_equal(test_set.images, again.images)
+    assert np.array_equal(test_set.labels, again.labels)
+
+
+def test_data_the_read_ahead_cannot_read_gets_the_usual_error(fake_data_dir):
+    """The thread gives up quietly; loading again in the foreground says what is wrong."""
+    spec = data.IDX_DATASETS["mnist"]
+    damaged = fake_data_dir / spec.folder / spec.files["test"][0]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(DataError, match="damaged or truncated"):
+        _read_ahead("mnist", fake_data_dir)()
 
 
 def test_checkpoint_survives_ctrl_c(fake_data_dir, tmp_path, monkeypatch):

@@ -47,6 +47,32 @@ def require(module: str, purpose: str):
         ) from None
 
 
+# Set by the command line, which owns its process: Keras then starts without scikit-learn,
+# which it imports only for its own scikit-learn wrappers (digitrec never uses them). That
+# is 0.7-1 s of the `fast` preset's ~15 s here. A library caller keeps Keras whole.
+_lean_keras = False
+
+
+def lean_keras() -> None:
+    """Start Keras without its scikit-learn wrappers in this process (the CLI's choice)."""
+    global _lean_keras
+    _lean_keras = True
+
+
+@contextlib.contextmanager
+def _hidden(module: str):
+    """``import module`` fails inside (unless it is already imported), and works after."""
+    if module in sys.modules:
+        yield
+        return
+    sys.modules[module] = None  # the import system's "not available" marker
+    try:
+        yield
+    finally:
+        if sys.modules.get(module, 0) is None:
+            del sys.modules[module]
+
+
 def import_keras(purpose: str = "training or loading a Keras network"):
     """Return the ``keras`` module, on the TensorFlow backend unless the user chose another."""
     if "keras" in sys.modules:
@@ -55,7 +81,8 @@ def import_keras(purpose: str = "training or loading a Keras network"):
     # Level 3 also hides a harmless tf.data "unknown attribute" error that TF 2.21 prints;
     # real failures still raise Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with quiet_stderr():
+    lean = _hidden("sklearn") if _lean_keras else contextlib.nullcontext()
+    with quiet_stderr(), lean:
         keras = require("keras", purpose)
         if keras.config.backend() == "tensorflow":
             require("tensorflow", purpose)  # its banners are printed at import

@@ -296,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from digitrec.backend import lean_keras
+
+    lean_keras()
     try:
         return COMMANDS[args.command](args) or 0
     except DigitrecError as error:

@@ -75,7 +75,9 @@ def to_onnx(keras_model):
     nodes, weights = [], []
 
     def constant(name: str, array: np.ndarray) -> str:
-        weights.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
+        array = np.asarray(array)  # indices stay int64; weights become float32
+        array = array if array.dtype == np.int64 else array.astype(np.float32)
+        weights.append(numpy_helper.from_array(array, name))
         return name
 
     networks = members(keras_model)
@@ -193,6 +195,22 @@ def _network_nodes(keras_model, prefix: str, nodes: list, constant) -> str:
                 height, width = (height - ph) // sh + 1, (width - pw) // sw + 1
             elif isinstance(layer, layers.Dropout):
                 continue
+            elif isinstance(layer, layers.Cropping2D):
+                if layout != "NHWC" or config.get("data_format", "channels_last") != (
+                    "channels_last"
+                ):
+                    raise ConfigError(f"cannot export {layer.name}: crop after a convolution")
+                (top, bottom), (left, right) = config["cropping"]
+                starts = constant(f"{name}_starts", np.array([top, left], np.int64))
+                ends = constant(
+                    f"{name}_ends", np.array([height - bottom, width - right], np.int64)
+                )
+                axes = constant(f"{name}_axes", np.array([1, 2], np.int64))
+                nodes.append(
+                    helper.make_node("Slice", [current, starts, ends, axes], [f"{name}_out"])
+                )
+                current = f"{name}_out"
+                height, width = height - top - bottom, width - left - right
             elif isinstance(layer, layers.Flatten):
                 if layout == "NCHW":
                     nodes.append(

@@ -12,6 +12,12 @@ from digitrec.backend import import_keras
 from digitrec.config import TrainConfig
 from digitrec.errors import ConfigError
 
+# The fast network reads the central 24x24 of each 28x28 image. MNIST fits each digit
+# into 20x20 and centres it, so the 2-pixel border holds 0.26% of the ink (36 of the
+# 10000 test images lose more than 5% of theirs), and skipping it cuts a training step
+# by about a quarter.
+CROP = 2
+
 
 def cnn30(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
     layers = import_keras().layers
@@ -72,18 +78,19 @@ def fast_cnn(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
     """The ``fast`` preset's network: two convolutions, each max-pooled *before* its batch
     norm and ReLU, so those run on a quarter of the pixels (on a CPU they cost about as
     much as the convolutions). Batch-norm statistics follow quickly (momentum 0.9):
-    two epochs are only ~430 steps. About 1.5M multiply-adds an image."""
+    two epochs are only ~430 steps. About 1.0M multiply-adds an image."""
     layers = import_keras().layers
 
     def normalized(layer):
         return [layer, layers.BatchNormalization(momentum=0.9), layers.Activation("relu")]
 
     return [
-        layers.Conv2D(24, 5, use_bias=False),  # 28x28 -> 24x24x24
-        *normalized(layers.MaxPooling2D(2)),  # -> 12x12x24
-        layers.Conv2D(48, 3, use_bias=False),  # -> 10x10x48
-        *normalized(layers.MaxPooling2D(2)),  # -> 5x5x48
-        layers.Flatten(),  # -> 1200
+        layers.Cropping2D(CROP),  # 28x28 -> 24x24
+        layers.Conv2D(24, 5, use_bias=False),  # -> 20x20x24
+        *normalized(layers.MaxPooling2D(2)),  # -> 10x10x24
+        layers.Conv2D(48, 3, use_bias=False),  # -> 8x8x48
+        *normalized(layers.MaxPooling2D(2)),  # -> 4x4x48
+        layers.Flatten(),  # -> 768
         *normalized(layers.Dense(128, use_bias=False)),
         layers.Dense(n_classes, activation="softmax"),
     ]

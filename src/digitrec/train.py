@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -22,7 +24,7 @@ import numpy as np
 from digitrec.artifact import DigitModel, onnx_network
 from digitrec.backend import cpu_has_bf16, import_keras, versions
 from digitrec.config import PRESETS, TrainConfig, get_preset
-from digitrec.data import class_names, is_normalized, load_dataset, splits
+from digitrec.data import IDX_DATASETS, Dataset, class_names, is_normalized, load_dataset, splits
 from digitrec.ensemble import fit_ensemble, member_path
 from digitrec.errors import ConfigError, DigitrecError
 from digitrec.evaluate import evaluate_arrays
@@ -63,9 +65,9 @@ def train(
     if output is not None:
         _check_writable(Path(output))
     started = time.perf_counter()
+    local_data = _read_ahead(config.dataset, data_dir)
     import_keras("training")  # before any download: a light install stops here, at once
-    train_set = load_dataset(config.dataset, "train", data_dir)
-    test_set = load_dataset(config.dataset, "test", data_dir)
+    train_set, test_set = local_data()
     fit = partial(
         fit_arrays if config.ensemble == 1 else fit_ensemble,
         config,
@@ -100,6 +102,35 @@ def train(
     if output is not None:
         model.save(output)
     return model
+
+
+def _read_ahead(dataset: str, data_dir) -> Callable[[], tuple[Dataset, Dataset]]:
+    """Read the train and test splits from disk in a thread while Keras starts (seconds,
+    mostly spent waiting on disk; decompressing and checksumming release the GIL).
+    Returns a function that gives both; what the thread could not read (files to
+    download, a damaged file) is loaded again in the foreground, with its messages."""
+    found: dict[str, tuple[Dataset, Dataset]] = {}
+
+    def read() -> None:
+        with contextlib.suppress(Exception):
+            found["sets"] = tuple(
+                load_dataset(dataset, split, data_dir, download=False)
+                for split in ("train", "test")
+            )
+
+    thread = None
+    if dataset in IDX_DATASETS:  # (digits8x8 comes from scikit-learn, imported with Keras)
+        thread = threading.Thread(target=read, name="digitrec-read-ahead", daemon=True)
+        thread.start()
+
+    def result() -> tuple[Dataset, Dataset]:
+        if thread is not None:
+            thread.join()
+        if "sets" in found:
+            return found["sets"]
+        return load_dataset(dataset, "train", data_dir), load_dataset(dataset, "test", data_dir)
+
+    return result
 
 
 def fit_arrays(
@@ -194,7 +225,7 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
     with _dtype_policy(keras, precision):
         model = build_model(config, images.shape[1:], n_classes=n_outputs)
     if precision != "float32":  # the model is saved, calibrated and exported in float32
-        checkpoint.saveable = partial(_float32_copy, config, images.shape[1:], n_outputs)
+        checkpoint.saveable = _float32_copier(config, images.shape[1:], n_outputs)
     steps = int(np.ceil(len(data.labels) / config.batch_size))
     model.compile(
         optimizer=_optimizer(keras, config, steps * config.epochs),
@@ -202,7 +233,7 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
         metrics=["accuracy"],
     )
     validation = (
-        (to_model_input(data.val_images), data.val_labels) if len(data.val_labels) else None
+        (_tensor(keras, data.val_images), data.val_labels) if len(data.val_labels) else None
     )
     callbacks = [checkpoint.keras_callback(keras)]
     if config.early_stopping:
@@ -215,7 +246,7 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
             )
         )
     if data.plain:
-        inputs, targets = to_model_input(data.images), data.labels
+        inputs, targets = _tensor(keras, data.images), data.labels
         extra = {"batch_size": config.batch_size, "shuffle": True}
     else:
         inputs, targets, extra = _augmented_batches(keras, config, data), None, {}
@@ -240,6 +271,12 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
         trained = DigitModel(model, checkpoint.base_metadata, network=checkpoint.network)
         checkpoint.base_metadata["calibration"] = calibrate_model(trained, vars(data))
     return model, checkpoint.history
+
+
+def _tensor(keras, images: np.ndarray):
+    """Model input as a backend tensor: Keras slices its batches in place, where from a
+    NumPy array it copies the whole set again at every epoch (0.5 s for MNIST here)."""
+    return keras.ops.convert_to_tensor(to_model_input(images))
 
 
 class _TrainingData:
@@ -513,11 +550,20 @@ def _dtype_policy(keras, policy: str):
         keras.config.set_dtype_policy(before)
 
 
-def _float32_copy(config: TrainConfig, input_shape, n_outputs: int, trained):
-    """The trained network with float32 arithmetic, for files, calibration and ONNX."""
-    model = build_model(config, input_shape, n_classes=n_outputs)
-    model.set_weights(trained.get_weights())
-    return model
+def _float32_copier(config: TrainConfig, input_shape, n_outputs: int):
+    """A function giving the trained network with float32 arithmetic, for files,
+    calibration and ONNX: one network, built at the first call, given the trained
+    weights at each (a checkpoint every epoch)."""
+    copy = None
+
+    def float32_copy(trained):
+        nonlocal copy
+        if copy is None:
+            copy = build_model(config, input_shape, n_classes=n_outputs)
+        copy.set_weights(trained.get_weights())
+        return copy
+
+    return float32_copy
 
 
 def _deterministic_ops(keras) -> None:

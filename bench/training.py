@@ -49,6 +49,10 @@ def train_run(preset: str, workdir: str, data: list[str], *extra: str) -> dict:
     output.unlink()
     return {
         "wall_s": round(wall, 2),
+        # CPU time and disk reads tell a slow run's cause: this machine's kernel drops
+        # TensorFlow from the page cache, and a start that reads it again waits on disk.
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "disk_read_mib": round(usage.ru_inblock * 512 / 2**20, 1),  # in 512-byte blocks
         "peak_rss_gib": round(usage.ru_maxrss * 1024 / GiB, 3),  # ru_maxrss is in KiB
         "test_accuracy": metadata["metrics"]["test"]["accuracy"],
         "epochs": metadata["epochs_completed"],

@@ -49,7 +49,7 @@ def require(module: str, purpose: str):
 
 # Set by the command line, which owns its process: Keras then starts without scikit-learn,
 # which it imports only for its own scikit-learn wrappers (digitrec never uses them). That
-# is 0.7-1 s of the `fast` preset's ~15 s here. A library caller keeps Keras whole.
+# is 0.7-1 s of the 18-20 s the `fast` preset takes here. A library caller keeps Keras whole.
 _lean_keras = False
 
 

@@ -119,7 +119,8 @@ def _read_ahead(dataset: str, data_dir) -> Callable[[], tuple[Dataset, Dataset]]
             )
 
     thread = None
-    if dataset in IDX_DATASETS:  # (digits8x8 comes from scikit-learn, imported with Keras)
+    # Not digits8x8: it comes from scikit-learn, which the CLI's Keras starts without.
+    if dataset in IDX_DATASETS:
         thread = threading.Thread(target=read, name="digitrec-read-ahead", daemon=True)
         thread.start()
 

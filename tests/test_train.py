@@ -1,3 +1,4 @@
+import dataclasses
 import zipfile
 
 import numpy as np
@@ -16,7 +17,7 @@ from digitrec.train import (
     train,
 )
 
-from .conftest import synthetic_digits
+from .conftest import synthetic_digits, write_fake_mnist
 
 
 def test_digits8x8_preset_reaches_its_floor(digits_model_path):
@@ -96,6 +97,20 @@ def test_data_the_read_ahead_cannot_read_gets_the_usual_error(fake_data_dir):
     damaged.write_bytes(damaged.read_bytes()[:100])
     with pytest.raises(DataError, match="damaged or truncated"):
         _read_ahead("mnist", fake_data_dir)()
+
+
+def test_data_to_download_is_fetched_in_the_foreground(http_server, tmp_path, monkeypatch):
+    """The thread never downloads (a progress bar would cross Keras's start-up); the
+    foreground does, as load_dataset always has."""
+    base_url, www = http_server
+    source = write_fake_mnist(tmp_path / "source", monkeypatch)
+    for path in (source / "mnist").iterdir():
+        (www / path.name).write_bytes(path.read_bytes())
+    spec = data.IDX_DATASETS["mnist"]
+    monkeypatch.setitem(data.IDX_DATASETS, "mnist", dataclasses.replace(spec, mirrors=(base_url,)))
+    train_set, test_set = _read_ahead("mnist", tmp_path / "nowhere")()
+    assert (len(train_set.labels), len(test_set.labels)) == (600, 200)
+    assert len(list((data.cache_dir() / "mnist").iterdir())) == 4
 
 
 def test_checkpoint_survives_ctrl_c(fake_data_dir, tmp_path, monkeypatch):

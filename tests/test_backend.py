@@ -48,6 +48,43 @@ def test_light_install_reads_digits(tmp_path):
     assert (tmp_path / "net.onnx").stat().st_size > 100_000
 
 
+def test_light_install_serves(tmp_path):
+    """The REST API on an install without the train extra: it answers, and when stopped
+    (Ctrl-C) the process has never imported TensorFlow or Keras (LIGHT_CLI checks)."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", LIGHT_CLI, "serve", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get("/health")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and server.poll() is None
+                    time.sleep(0.1)
+            seven = (REPO / "examples" / "seven.png").read_bytes()
+            answer = client.post("/v1/predict", files={"image": ("7.png", seven, "image/png")})
+            assert answer.status_code == 200 and answer.json()["digit"] == 7
+    finally:
+        server.send_signal(2)  # SIGINT, as Ctrl-C
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+
+
 def test_light_install_evaluates(real_data_dir):
     result = light("evaluate", "--dataset", "usps", "--data-dir", str(real_data_dir), "--json")
     assert result.returncode == 0, result.stderr

@@ -104,7 +104,7 @@ def train(
     return model
 
 
-def _read_ahead(dataset: str, data_dir) -> Callable[[], tuple[Dataset, Dataset]]:
+def _read_ahead(dataset: str, data_dir: str | Path | None) -> Callable[[], tuple[Dataset, Dataset]]:
     """Read the train and test splits from disk in a thread while Keras starts (seconds,
     mostly spent waiting on disk; decompressing and checksumming release the GIL).
     Returns a function that gives both; what the thread could not read (files to

@@ -11,7 +11,9 @@ import functools
 import hashlib
 import http.server
 import os
+import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +119,25 @@ def digits_model(digits_model_path):
     from digitrec.artifact import load_model
 
     return load_model(digits_model_path)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server started in a subprocess."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(client, process, timeout: float) -> None:
+    """Poll ``/health`` until the server in ``process`` answers; fail if it exits first or
+    takes longer than ``timeout`` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.get("/health")
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port, wait_until_serving
 
 # Runs the CLI as on an install without the train extra: importing any of its packages
 # fails as it would there.
@@ -51,14 +51,9 @@ def test_light_install_reads_digits(tmp_path):
 def test_light_install_serves(tmp_path):
     """The REST API on an install without the train extra: it answers, and when stopped
     (Ctrl-C) the process has never imported TensorFlow or Keras (LIGHT_CLI checks)."""
-    import socket
-    import time
-
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", LIGHT_CLI, "serve", "--port", str(port)],
         cwd=REPO,
@@ -68,14 +63,7 @@ def test_light_install_serves(tmp_path):
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get("/health")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and server.poll() is None
-                    time.sleep(0.1)
+            wait_until_serving(client, server, timeout=60)
             seven = (REPO / "examples" / "seven.png").read_bytes()
             answer = client.post("/v1/predict", files={"image": ("7.png", seven, "image/png")})
             assert answer.status_code == 200 and answer.json()["digit"] == 7

@@ -17,7 +17,7 @@ from digitrec.artifact import load_model
 from digitrec.finetune import load_labelled_folder
 from digitrec.predict import predict
 from digitrec.serve import ServeConfig, create_app
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port, wait_until_serving
 from tests.test_images import huge_png
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2; httpx still works
@@ -363,22 +363,12 @@ def test_workers_answer_without_the_delayed_ack_wait():
 
     import httpx
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     command = [sys.executable, "-m", "digitrec.cli", "serve", "--port", str(port)]
     process = subprocess.Popen([*command, "--workers", "2"], stdout=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.get("/health")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and process.poll() is None
-                    time.sleep(0.1)
+            wait_until_serving(client, process, timeout=30)
             small = Image.open(io.BytesIO(THREE)).resize((64, 64), Image.Resampling.BOX)
             three = png(np.asarray(small))  # as the page sends a drawing: a few ms to read
             times = []

@@ -196,10 +196,8 @@ def _network_nodes(keras_model, prefix: str, nodes: list, constant) -> str:
             elif isinstance(layer, layers.Dropout):
                 continue
             elif isinstance(layer, layers.Cropping2D):
-                if layout != "NHWC" or config.get("data_format", "channels_last") != (
-                    "channels_last"
-                ):
-                    raise ConfigError(f"cannot export {layer.name}: crop after a convolution")
+                if layout != "NHWC" or config.get("data_format") == "channels_first":
+                    raise ConfigError(f"cannot export {layer.name}: only a crop of the input")
                 (top, bottom), (left, right) = config["cropping"]
                 starts = constant(f"{name}_starts", np.array([top, left], np.int64))
                 ends = constant(

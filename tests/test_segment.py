@@ -117,14 +117,17 @@ def test_touching_digits_are_cut_where_the_pieces_read_best():
 
 
 def drawn(shapes: list[tuple[str, tuple]], size=(230, 140)) -> tuple[np.ndarray, list, list]:
-    """Rings and bars (("ring" | "bar", box)) drawn dark on light, one picture; also each
-    shape's true box and its picture alone, as ``pipeline.normalize`` gives it."""
+    """Rings, bars and lines (("ring" | "bar" | "line", box)) drawn dark on light, one
+    picture; also each shape's true box and its picture alone, as ``pipeline.normalize``
+    gives it."""
     image, truth, alone_inputs = np.full(size[::-1], 235, np.uint8), [], []
     for kind, box in shapes:
         alone = Image.new("L", size, 0)
         draw = ImageDraw.Draw(alone)
         if kind == "ring":
             draw.ellipse(box, outline=255, width=9)
+        elif kind == "line":
+            draw.line(box, fill=255, width=9)
         else:
             draw.rectangle(box, fill=255)
         paper = (235 - np.asarray(alone, np.int32) * 215 // 255).astype(np.uint8)
@@ -155,6 +158,31 @@ def test_narrow_digits_run_together_are_cut_when_they_read_doubtfully_whole():
     read: list[np.ndarray] = []
     sure = boxes_of(image, lambda x: read.extend(x) or [0.0] * len(x))
     assert len(sure) == 1 and len(read) == 1  # the whole, read once, and no cuts
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [("line", (60, 30, 45, 110)), ("ring", (50, 30, 110, 110))],  # a 1 into a 0's left
+        [("ring", (30, 30, 90, 110)), ("line", (100, 30, 80, 110))],  # and into its right
+    ],
+)
+def test_a_digit_crossing_a_loop_leaves_the_loop_whole(shapes):
+    """The cheapest cut between a 1 and the 0 it crosses runs through the 0's hole; the
+    loop then stays with the 0, so both read as themselves (before, they were one)."""
+    image, truth, templates = drawn(shapes)
+    assert_boxes_near(boxes_of(image, like(templates)), truth, tolerance=3)
+
+
+def test_find_loops_keeps_holes_the_size_of_a_digits_loop():
+    mask = np.zeros((60, 80), bool)
+    mask[10:50, 5:35] = True
+    mask[20:40, 15:25] = False  # a loop's hole: 200 pixels, 0.056 x 60²
+    mask[10:13, 50:53] = True
+    mask[11, 51] = False  # a pinhole in a blot
+    (hole, ring), *others = S.find_loops(mask, height=60.0)
+    assert not others and hole.sum() == 200 and not (hole & mask).any()
+    assert ring[20:40, 14].all() and not ring[20:40, 5].any()  # the stroke next to it only
 
 
 def test_a_five_with_a_detached_bar_is_one_digit():

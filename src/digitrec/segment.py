@@ -417,7 +417,7 @@ def find_loops(mask: np.ndarray, height: float) -> list[tuple[np.ndarray, np.nda
     holes, count = ndimage.label(ndimage.binary_fill_holes(mask) & ~mask)
     if not count:
         return []
-    half_width = np.percentile(ndimage.distance_transform_edt(mask)[mask], 90)
+    half_width = 2 * np.median(ndimage.distance_transform_edt(mask)[mask])
     reach = max(1, math.ceil(RING * half_width))
     loops = []
     for label in np.flatnonzero(np.bincount(holes.ravel())[1:] >= LOOP * height**2) + 1:

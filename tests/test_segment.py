@@ -183,6 +183,7 @@ def test_find_loops_keeps_holes_the_size_of_a_digits_loop():
     (hole, ring), *others = S.find_loops(mask, height=60.0)
     assert not others and hole.sum() == 200 and not (hole & mask).any()
     assert ring[20:40, 14].all() and not ring[20:40, 5].any()  # the stroke next to it only
+    assert S.find_loops(np.ones((30, 30), bool), height=30.0) == []  # no hole, no loop
 
 
 def test_a_five_with_a_detached_bar_is_one_digit():

@@ -6,7 +6,8 @@ each through the same last stages as a single digit:
 
     grey -> working size -> ink map -> mask -> ruled lines -> pieces (connected
     components) -> drop specks and paper edges -> merge pieces of one digit -> split
-    touching digits -> per digit: stroke thickness, fit 20x20, centre of mass
+    touching digits (a loop cut through stays whole with one side) -> per digit: stroke
+    thickness, fit 20x20, centre of mass
 
 Pure array functions: no model, no I/O. Boxes are in the original picture's pixels.
 """

@@ -180,8 +180,8 @@ def test_find_loops_keeps_holes_the_size_of_a_digits_loop():
     mask[20:40, 15:25] = False  # a loop's hole: 200 pixels, 0.056 x 60²
     mask[10:13, 50:53] = True
     mask[11, 51] = False  # a pinhole in a blot
-    (hole, ring), *others = S.find_loops(mask, height=60.0)
-    assert not others and hole.sum() == 200 and not (hole & mask).any()
+    (hole, ring, area), *others = S.find_loops(mask, height=60.0)
+    assert not others and hole.sum() == area == 200 and not (hole & mask).any()
     assert ring[20:40, 14].all() and not ring[20:40, 5].any()  # the stroke next to it only
     assert S.find_loops(np.ones((30, 30), bool), height=30.0) == []  # no hole, no loop
 

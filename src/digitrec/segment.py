@@ -412,18 +412,20 @@ def cut_candidates(group: Piece, height: float, digit_width: float) -> list[np.n
     return sorted(paths, key=lambda path: path.mean())
 
 
-def find_loops(mask: np.ndarray, height: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The closed loops of a group: each hole at least LOOP x height² big, and the ink
-    around it (the loop's stroke, with any stroke crossing it there)."""
+def find_loops(mask: np.ndarray, height: float) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """The closed loops of a group: each hole at least LOOP x height² big, the ink around
+    it (the loop's stroke, with any stroke crossing it there) and the hole's area."""
     holes, count = ndimage.label(ndimage.binary_fill_holes(mask) & ~mask)
     if not count:
         return []
     half_width = 2 * np.median(ndimage.distance_transform_edt(mask)[mask])
     reach = max(1, math.ceil(RING * half_width))
+    areas = np.bincount(holes.ravel())
     loops = []
-    for label in np.flatnonzero(np.bincount(holes.ravel())[1:] >= LOOP * height**2) + 1:
+    for label in np.flatnonzero(areas[1:] >= LOOP * height**2) + 1:
         hole = holes == label
-        loops.append((hole, ndimage.binary_dilation(hole, iterations=reach) & mask))
+        ring = ndimage.binary_dilation(hole, iterations=reach) & mask
+        loops.append((hole, ring, int(areas[label])))
     return loops
 
 
@@ -440,8 +442,8 @@ def _between(
     columns = np.arange(group.width)[None, :]
     inside = (columns >= left[:, None]) & (columns < right[:, None])
     mask = group.mask & inside
-    for hole, ring in loops:
-        share, area = np.count_nonzero(hole & inside), np.count_nonzero(hole)
+    for hole, ring, area in loops:
+        share = np.count_nonzero(hole & inside)
         if 0 < share < area:
             mask = mask | ring if share >= area / 2 else mask & ~ring
     if mask.sum() < 0.02 * height**2:

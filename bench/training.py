@@ -56,6 +56,7 @@ def train_run(preset: str, workdir: str, data: list[str], *extra: str) -> dict:
         "peak_rss_gib": round(usage.ru_maxrss * 1024 / GiB, 3),  # ru_maxrss is in KiB
         "test_accuracy": metadata["metrics"]["test"]["accuracy"],
         "epochs": metadata["epochs_completed"],
+        "precision": metadata.get("training_precision", "float32"),  # picked for the CPU
     }
 
 

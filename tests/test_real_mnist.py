@@ -76,7 +76,7 @@ def test_fast_preset_reaches_99_2_on_real_mnist(real_data_dir, tmp_path):
         warnings.simplefilter("error", UserWarning)  # e.g. "saved without an ONNX network"
         trained = train("fast", output=path, data_dir=real_data_dir)
     assert trained.metadata["metrics"]["test"]["accuracy"] >= 0.992
-    # Trained in bfloat16 where the CPU has it, saved in float32: the file's ONNX network
+    # Trained in bfloat16 where the CPU prefers it, saved in float32: the file's ONNX network
     # scores the same as the Keras network it came from.
     test = load_dataset("mnist", "test", data_dir=real_data_dir).images[:2000]
     onnx, keras = load_model(path), load_model(path, runtime="keras")

@@ -275,3 +275,25 @@ def test_a_config_equal_to_a_preset_is_recorded_under_its_name():
     assert exact.metadata["preset"] == "digits8x8-mlp"
     changed = train(get_preset("digits8x8-mlp").replace(epochs=1), verbose=0)
     assert changed.metadata["preset"] == "custom"
+
+
+@pytest.mark.parametrize("prefers_bf16", [False, True])
+def test_fast_preset_trains_in_bfloat16_only_where_the_cpu_prefers_it(
+    prefers_bf16, fake_data_dir, tmp_path, monkeypatch
+):
+    import digitrec.train as training
+
+    monkeypatch.setattr(training, "cpu_prefers_bf16", lambda: prefers_bf16)
+    output = tmp_path / "fast.digitrec"
+    model = train(
+        "fast", output=output, data_dir=fake_data_dir, epochs=1, validation_size=100, verbose=0
+    )
+    expected = "mixed_bfloat16" if prefers_bf16 else "float32"
+    assert read_metadata(output)["training_precision"] == expected
+    # Saved in float32 either way: the file's network answers as the trained one did.
+    saved = load_model(output, runtime="keras")
+    assert saved.keras_model.dtype_policy.name == "float32"
+    images = data.load_dataset("mnist", "test", fake_data_dir).images[:50]
+    np.testing.assert_allclose(
+        saved.predict_outputs(images), model.predict_outputs(images), atol=1e-4
+    )

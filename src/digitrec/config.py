@@ -35,8 +35,9 @@ class TrainConfig:
     # warm-up from a tenth over the first fifth of the steps, then that cosine decay
     schedule: str = "constant"
     label_smoothing: float = 0.0  # share of each target spread evenly over the classes
-    # mixed_bfloat16: training arithmetic in bfloat16 where the CPU does it natively
-    # (AVX512-BF16 or AMX; float32 elsewhere). The saved model is float32 either way.
+    # mixed_bfloat16: training arithmetic in bfloat16 where that is faster on this CPU
+    # (backend.cpu_prefers_bf16: AMX, or AMD's AVX512-BF16; float32 elsewhere). The
+    # saved model is float32 either way.
     precision: str = "float32"
     augment: bool = False  # random real-world variation every batch (digitrec.augment)
     negatives: int = 0  # made-up non-digits taught as an 11th class, "not a digit"
@@ -149,7 +150,7 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The least wall time on a 2-core CPU to >= 99.2% MNIST test accuracy, start-up
     # included (bench/training.py): two epochs of a small batch-normalised CNN with a
-    # one-cycle learning rate, label smoothing, and bfloat16 arithmetic where the CPU has it.
+    # one-cycle learning rate, label smoothing, and bfloat16 arithmetic where it is faster.
     "fast": TrainConfig(
         model="fast-cnn",
         optimizer="adam",

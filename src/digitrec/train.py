@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.artifact import DigitModel, onnx_network
-from digitrec.backend import cpu_has_bf16, import_keras, versions
+from digitrec.backend import cpu_prefers_bf16, import_keras, versions
 from digitrec.config import PRESETS, TrainConfig, get_preset
 from digitrec.data import IDX_DATASETS, Dataset, class_names, is_normalized, load_dataset, splits
 from digitrec.ensemble import fit_ensemble, member_path
@@ -221,7 +221,7 @@ def _fit_keras(config: TrainConfig, images, labels, val_images, val_labels, verb
     _deterministic_ops(keras)
     data = _TrainingData.build(config, images, labels, val_images, val_labels)
     n_outputs = 10 + int(config.negatives > 0)
-    precision = config.precision if cpu_has_bf16() else "float32"
+    precision = config.precision if cpu_prefers_bf16() else "float32"
     checkpoint.base_metadata["training_precision"] = precision
     with _dtype_policy(keras, precision):
         model = build_model(config, images.shape[1:], n_classes=n_outputs)

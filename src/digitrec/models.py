@@ -78,7 +78,7 @@ def fast_cnn(input_shape: tuple[int, int], n_classes: int, config: TrainConfig):
     """The ``fast`` preset's network: two convolutions, each max-pooled *before* its batch
     norm and ReLU, so those run on a quarter of the pixels (on a CPU they cost about as
     much as the convolutions). Batch-norm statistics follow quickly (momentum 0.9):
-    two epochs are only ~430 steps. About 1.0M multiply-adds an image."""
+    one epoch is only 430 steps. About 1.0M multiply-adds an image."""
     layers = import_keras().layers
 
     def normalized(layer):

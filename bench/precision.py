@@ -5,7 +5,8 @@
 ``digitrec train --preset fast`` trains in bfloat16 only where ``backend.cpu_prefers_bf16``
 says so (AMX, or AMD's AVX512-BF16). That rule comes from two machines; this script checks
 it on yours. Each run is its own process (Keras's dtype policy is global): the fast
-network, its optimizer and loss, ``--steps`` batches of 256 random images; the median
+network, its optimizer and loss, ``--steps`` batches of random images as large as the
+preset's; the median
 step after the first five (tracing excluded). Writes bench/results/precision-<date>.json.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from machine import header, write_result
 
 from digitrec.backend import cpu_prefers_bf16
+from digitrec.config import get_preset
 
 ONE_RUN = """
 import json, sys, time
@@ -37,15 +39,16 @@ keras.config.set_dtype_policy(precision)
 model = build_model(config, (28, 28))
 model.compile(optimizer=_optimizer(keras, config, steps), loss=_loss(keras, 0.1))
 rng = np.random.default_rng(0)
-images = keras.ops.convert_to_tensor(rng.random((256 * steps, 28, 28, 1), np.float32))
-labels = rng.integers(0, 10, 256 * steps)
+batch = config.batch_size
+images = keras.ops.convert_to_tensor(rng.random((batch * steps, 28, 28, 1), np.float32))
+labels = rng.integers(0, 10, batch * steps)
 ends = []
 
 class Clock(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         ends.append(time.perf_counter())
 
-model.fit(images, labels, batch_size=256, epochs=1, verbose=0, callbacks=[Clock()])
+model.fit(images, labels, batch_size=batch, epochs=1, verbose=0, callbacks=[Clock()])
 print(json.dumps(float(np.median(np.diff(ends[5:]))) * 1000))
 """
 
@@ -65,7 +68,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    result = {**header("precision.py"), "digitrec_picks_bfloat16": cpu_prefers_bf16()}
+    result = {
+        **header("precision.py"),
+        "batch_size": get_preset("fast").batch_size,
+        "digitrec_picks_bfloat16": cpu_prefers_bf16(),
+    }
     runs: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
     for _ in range(args.repeats):  # alternated, so a slow spell hits both
         for precision, times in runs.items():

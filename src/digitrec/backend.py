@@ -118,7 +118,7 @@ def cpu_prefers_bf16(cpuinfo: str | None = None) -> bool:
     the text of /proc/cpuinfo; read when None). Having bfloat16 instructions is not
     enough: the fast preset's training step with AVX512-BF16 took about a quarter less
     CPU time on an AMD EPYC, but a third more wall time on an Intel Xeon without AMX
-    (26.0 against 19.3 ms, ``bench/precision.py``). AMX is Intel's matrix unit for
+    (batch 128: 14.8 against 11.2 ms, ``bench/precision.py``). AMX is Intel's matrix unit for
     bfloat16, so it keeps it (not measured here). Linux only; elsewhere, assume not."""
     if cpuinfo is None:
         try:

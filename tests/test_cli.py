@@ -45,8 +45,11 @@ def test_train_evaluate_predict_through_the_cli(capsys, tmp_path):
         tmp_path,
         "-q",
     )
-    assert code == 0 and "test accuracy" in out and model.exists()
-    assert (tmp_path / "curves.png").exists()
+    assert code == 0 and "test accuracy" in out and "after 20 epochs in" in out
+    assert model.exists() and (tmp_path / "curves.png").exists()
+    once = tmp_path / "once.digitrec"
+    code, out, _ = run(capsys, "train", "--preset", "sklearn-mlp", "--epochs", "1", "-o", once)
+    assert code == 0 and "after 1 epoch in" in out
 
     code, out, _ = run(
         capsys, "evaluate", model, "--dataset", "digits8x8", "--json", "--plots", tmp_path / "eval"

@@ -362,7 +362,8 @@ def cmd_train(args) -> int:
             f"mean {sum(alone) / len(alone):.2%})"
         )
     else:
-        trained = f"after {model.metadata['epochs_completed']} epochs"
+        epochs = model.metadata["epochs_completed"]
+        trained = f"after {epochs} epoch{'' if epochs == 1 else 's'}"
     print(
         f"{args.preset}: test accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}, "
         f"{test['n']} {model.config.dataset} test images) {trained} in "

@@ -6,8 +6,8 @@
 says so (AMX, or AMD's AVX512-BF16). That rule comes from two machines; this script checks
 it on yours. Each run is its own process (Keras's dtype policy is global): the fast
 network, its optimizer and loss, ``--steps`` batches of random images as large as the
-preset's; the median
-step after the first five (tracing excluded). Writes bench/results/precision-<date>.json.
+preset's; the median step after the first five (tracing excluded). Writes
+bench/results/precision-<date>.json.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ keras = import_keras()
 config = get_preset("fast")
 keras.config.set_dtype_policy(precision)
 model = build_model(config, (28, 28))
-model.compile(optimizer=_optimizer(keras, config, steps), loss=_loss(keras, 0.1))
+model.compile(optimizer=_optimizer(keras, config, steps), loss=_loss(keras, config.label_smoothing))
 rng = np.random.default_rng(0)
 batch = config.batch_size
 images = keras.ops.convert_to_tensor(rng.random((batch * steps, 28, 28, 1), np.float32))

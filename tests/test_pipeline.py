@@ -155,6 +155,23 @@ def test_a_band_along_the_edge_alone_is_not_writing():
     np.testing.assert_array_equal(P.keep_digit_components(one), one)
 
 
+def test_grain_and_dust_alone_are_not_writing_but_a_digit_among_them_is():
+    rng = np.random.default_rng(0)
+    dusty = np.zeros((200, 200), bool)
+    for row, col in rng.integers(5, 190, size=(30, 2)):
+        side = int(rng.integers(2, 5))  # specks of 4-16 pixels, scattered over the page
+        dusty[row : row + side, col : col + side] = True
+    dusty[100:106, 100:104] = True  # the largest mark: 24 pixels, not 3x the next
+    assert not P.keep_digit_components(dusty).any()
+    written = dusty.copy()
+    written[60:140, 95:105] = True  # a digit's stroke stands out from the dust
+    kept = P.keep_digit_components(written)
+    assert kept[120, 100] and kept.sum() < written.sum()
+    few = np.zeros((200, 200), bool)  # two pieces of one small mark are not clutter
+    few[100:110, 100:103] = few[100:110, 106:109] = True
+    assert P.keep_digit_components(few).any()
+
+
 def test_stroke_width_and_thickening():
     mask = np.zeros((100, 100), bool)
     mask[10:90, 40:46] = True

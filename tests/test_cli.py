@@ -157,6 +157,13 @@ def test_show_and_presets(capsys, tmp_path):
     assert code == 0 and "keras-docs-cnn" in out and "batch_size=128" in out
 
 
+def test_help_speaks_to_users(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "--help")
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "digitrec predict IMAGE" in out and "``" not in out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -19,6 +19,11 @@ from digitrec.data import DATASETS
 from digitrec.errors import DigitrecError
 
 PROGRESS_MIN_IMAGES = 20  # smaller batches finish before a bar would help
+DESCRIPTION = (
+    "Read handwritten digits from photos, scans and drawings, and train, evaluate and "
+    "serve digit classifiers. Start with: digitrec predict IMAGE (one digit), "
+    "digitrec read IMAGE (a number), digitrec COMMAND --help."
+)
 
 
 def _model_option(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +83,7 @@ def _tta_flag(parser: argparse.ArgumentParser, meaning: str = "") -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="digitrec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="digitrec", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

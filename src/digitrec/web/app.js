@@ -122,6 +122,7 @@ function predictSoon() {
   // At most one request in flight; the drawing as it is when that one returns is sent
   // next. The answer follows the pen as closely as the server allows, never queueing.
   dirty = true;
+  feedbackStatus.textContent = ""; // a changed drawing is not the one saved
   if (!busy) sendDrawing();
 }
 
@@ -171,6 +172,7 @@ function showEmpty() {
   top3.replaceChildren();
   showSeen(null);
   feedback.hidden = true;
+  feedbackStatus.textContent = "";
   lastPicture = null;
 }
 
@@ -185,7 +187,8 @@ function showPrediction(answer) {
   showTop3(answer.probabilities);
   showSeen(answer.input);
   feedback.hidden = !answer.probabilities;
-  feedbackStatus.textContent = "";
+  // The status is cleared when the picture changes, not here: an answer for the same
+  // drawing can arrive after "saved", and must not wipe it.
 }
 
 function showNumber(reading) {

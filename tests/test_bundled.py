@@ -14,8 +14,8 @@ from digitrec.artifact import DEFAULT_MODEL, load_model, read_metadata
 from digitrec.cli import main
 from digitrec.predict import predict
 
-# Measured: MNIST 99.61%, USPS 99.18%, Semeion 91.40%, optdigits 97.86%.
-FLOORS = {"mnist": 0.9955, "usps": 0.988, "semeion": 0.908, "optdigits": 0.975}
+# Measured: MNIST 99.61%, USPS 99.19%, Semeion 93.41%, optdigits 97.86%.
+FLOORS = {"mnist": 0.9955, "usps": 0.988, "semeion": 0.928, "optdigits": 0.975}
 
 
 @pytest.fixture(scope="module")

@@ -284,3 +284,50 @@ def test_an_ordinary_picture_leaves_no_doubt():
     # A page under uneven light is not a tight crop, whatever its border looks like.
     shaded = image * np.linspace(1.0, 0.3, 100)[None, :]
     assert not P.normalize_stages((shaded * 255).astype(np.uint8)).unsure
+
+
+def stretched_one(side=16) -> np.ndarray:
+    """A 1 with a long flag and a foot, dark on white, stretched to fill its 16x16 box as
+    Semeion's scanner stored every digit: the flag reaches the left edge, the foot the
+    right one."""
+    image = np.full((side, side), 255, np.uint8)
+    stem = side * 5 // 8
+    image[:, stem : stem + 2] = 0
+    for column in range(stem):  # the flag, from the stem's top down to the left edge
+        row = (stem - column) * (side // 3) // stem
+        image[row : row + 2, column] = 0
+    image[-2:, side // 3 :] = 0  # the foot
+    return image
+
+
+def test_ink_that_fills_its_frame_is_read_narrowed_too():
+    one = stretched_one()
+    first = P.normalize_stages(one)
+    assert first.fills and first.width == 1 and P.fills_frame(first.cleaned)
+    narrowed = P.normalize_stages(one, ink_dark=True, width=0.5)
+    assert narrowed.width == 0.5 and not narrowed.fills  # asked once, of the picture as is
+    # Narrowed on paper: the ink spans half the picture's width, centred, at full height.
+    columns = np.flatnonzero(narrowed.cleaned.any(axis=0))
+    width = narrowed.cleaned.shape[1]
+    assert abs(len(columns) / width - 0.5) < 0.05 and abs(columns.mean() / width - 0.5) < 0.05
+    assert narrowed.cleaned[0].any() and narrowed.cleaned[-1].any()
+    # The digit comes out narrower in the 20x20 box.
+    wide = np.ptp(np.flatnonzero(first.output.any(axis=0)))
+    assert np.ptp(np.flatnonzero(narrowed.output.any(axis=0))) < 0.7 * wide
+    # A digit with paper around it, or touching only some edges, is read as it is.
+    page = np.full((40, 40), 255, np.uint8)
+    page[5:35, 18:23] = 0
+    assert not P.normalize_stages(page).fills
+    assert not P.normalize_stages(page[5:35]).fills  # top and bottom, not the sides
+
+
+def test_narrow_pads_with_paper_of_either_polarity():
+    grey = np.zeros((4, 8), np.float32)
+    grey[:, 2:6] = 1.0  # a light stroke on dark paper, the paper along the border
+    out = P.narrow(grey, 0.5, dark=False)
+    assert out.shape == grey.shape and out.dtype == grey.dtype
+    np.testing.assert_allclose(out[:, :2], 0)
+    np.testing.assert_allclose(out[:, 6:], 0)
+    np.testing.assert_allclose(out[:, 2:6], [[0, 1, 1, 0]] * 4)  # 8 columns squeezed into 4
+    np.testing.assert_allclose(P.narrow(1 - grey, 0.5, dark=True)[:, :2], 1)
+    assert P.narrow(grey, 0.99, dark=False) is grey  # too little to narrow

@@ -5,18 +5,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digitrec import pipeline
+from digitrec.calibrate import Calibration
 from digitrec.data import load_dataset
 from digitrec.errors import ImageError
 from digitrec.images import load_image as load
 from digitrec.predict import (
     Prediction,
+    best_readings,
+    choose_readings,
     csv_header,
     iter_predict,
     list_sources,
-    pick_readings,
     predict,
 )
-from tests.test_pipeline import bold_ring
+from digitrec.preprocess import Reading
+from tests.test_pipeline import bold_ring, stretched_one
 
 
 def paper_photo(image8: np.ndarray, path) -> None:
@@ -131,8 +135,80 @@ def test_the_model_picks_the_more_legible_reading():
     second = np.concatenate([bright, dim, bright, sure])
     # The surer digit wins, unless the first reading is surely not a digit and the
     # second not surely a digit.
-    assert pick_readings(_Scores(), first, second).tolist() == [True, False, False, True]
-    assert pick_readings(_Scores(), first[:0], second[:0]).shape == (0,)
+    readings = {i: [Reading(first[i], True), Reading(second[i], False)] for i in range(4)}
+    assert best_readings(_Scores(), readings) == {0: 1, 1: 0, 2: 0, 3: 1}
+    assert best_readings(_Scores(), {}) == {}
+    # Of several polarities, the surest digit is kept, in turn: a sure "not a digit"
+    # first gives way only to a sure digit, and then the surest of the rest wins.
+    grey = [Reading(np.full((28, 28), v, np.uint8), False) for v in (100, 254, 150)]
+    assert best_readings(_Scores(), {0: [Reading(dim[0], True), *grey]}) == {0: 2}
+    assert best_readings(_Scores(), {0: [Reading(full[0], True), *grey]}) == {0: 2}
+    assert best_readings(_Scores(), {0: [Reading(full[0], True), grey[0], grey[2]]}) == {0: 0}
+    chosen = choose_readings(_Scores(), first, {3: readings[3], 1: readings[1]})
+    np.testing.assert_array_equal(chosen, np.concatenate([dim, bright, full, sure]))
+
+
+class _Votes:
+    """A stand-in model whose digit probabilities are the input's first ten pixels, and
+    P(not a digit) what they leave of one."""
+
+    def scores(self, inputs):
+        digits = inputs.reshape(len(inputs), -1)[:, :10] / 100
+        return digits, 1 - digits.sum(axis=1)
+
+
+def _votes(*probabilities):
+    image = np.zeros((28, 28), np.uint8)
+    image.flat[:10] = probabilities
+    return image
+
+
+def test_readings_at_several_widths_vote():
+    # A stretched 1: a sure 7 at full width, a 1 when narrowed. The votes (7: 0.9 + 0.3
+    # + 0.2, 1: 0.1 + 0.6 + 0.7) make it a 1, read where the 1 is surest.
+    stretched_one = [
+        Reading(_votes(0, 10, 0, 0, 0, 0, 0, 90), True),
+        Reading(_votes(0, 60, 0, 0, 0, 0, 0, 30), True, 0.8),
+        Reading(_votes(0, 70, 0, 0, 0, 0, 0, 20), True, 0.5),
+    ]
+    assert best_readings(_Votes(), {0: stretched_one}) == {0: 2}
+    # Only the readings of the chosen polarity vote: here the other one's, at full width.
+    other = [Reading(_votes(0, 0, 0, 95), False), Reading(_votes(0, 0, 0, 50, 0, 40), False, 0.8)]
+    assert best_readings(_Votes(), {0: stretched_one + other}) == {0: 3}
+    assert best_readings(_Votes(), {0: stretched_one[:1] + other[1:]}) == {0: 0}
+    # Noise fills its frame too. Where "not a digit" wins the vote (0.8 + 0.9 + 0.3), the
+    # full-width reading stays, though one narrowed reading passes for an 8.
+    noise = [
+        Reading(_votes(0, 0, 0, 0, 0, 0, 0, 0, 20), True),
+        Reading(_votes(0, 0, 0, 0, 0, 0, 0, 0, 10), True, 0.8),
+        Reading(_votes(0, 0, 0, 0, 0, 0, 0, 0, 70), True, 0.5),
+    ]
+    assert best_readings(_Votes(), {0: noise}) == {0: 0}
+
+
+class _NarrowOnes:
+    """A stand-in model that reads narrow ink as a 1 and wide ink as a 7."""
+
+    input_size = (28, 28)
+    calibration = Calibration()
+
+    def scores(self, inputs):
+        columns = (inputs > 64).any(axis=1).sum(axis=1)
+        digits = np.zeros((len(inputs), 10))
+        digits[:, 1] = np.clip((22 - columns) / 10, 0, 1)
+        digits[:, 7] = 1 - digits[:, 1]
+        return digits, np.zeros(len(inputs))
+
+
+def test_a_digit_stretched_to_fill_its_box_is_read_narrowed(monkeypatch):
+    # Read at full width (21 columns of ink) the stretched 1 is a 7 at 90%; narrowed to
+    # 0.8, 0.65 and 0.5 of its width, a 1 at 60, 80 and 100%. The vote says 1.
+    (answer,) = predict(_NarrowOnes(), stretched_one())
+    assert (answer.digit, answer.confidence, answer.width) == (1, 1.0, 0.5)
+    assert answer.ink_dark and answer.readings == []
+    monkeypatch.setattr(pipeline, "NARROWER", ())
+    (answer,) = predict(_NarrowOnes(), stretched_one())
+    assert (answer.digit, answer.width) == (7, 1.0)
 
 
 def test_a_bold_digit_cropped_tight_is_read_with_the_right_polarity(tmp_path):
@@ -144,4 +220,4 @@ def test_a_bold_digit_cropped_tight_is_read_with_the_right_polarity(tmp_path):
     for answer in predict(load_model(), tmp_path):
         assert answer.digit == 0, answer
         assert answer.ink_dark == answer.source.endswith("dark.png")
-        assert answer.other_reading is None
+        assert answer.readings == []

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from digitrec.pipeline import NARROWER
 from digitrec.preprocess import (
     has_ink,
     prepare_dataset,
@@ -11,7 +12,7 @@ from digitrec.preprocess import (
     to_mnist_polarity,
     to_model_input,
 )
-from tests.test_pipeline import bold_ring
+from tests.test_pipeline import bold_ring, stretched_one
 
 
 def test_dark_ink_on_paper_is_inverted_to_mnist_polarity():
@@ -74,6 +75,9 @@ def test_readings_of_a_picture():
     first, second = prepare_readings(bold_ring())
     assert first.ink_dark and not second.ink_dark
     np.testing.assert_array_equal(prepare_image(bold_ring()), first.image)
+    # Ink that fills its frame is read narrowed too, with the same polarity.
+    widths = [(r.ink_dark, r.width) for r in prepare_readings(stretched_one())]
+    assert widths == [(True, 1.0)] + [(True, share) for share in NARROWER]
     # The 8x8 tutorial's plain path has one reading and no pipeline polarity.
     (small,) = prepare_readings(page, (8, 8))
     assert small.ink_dark is None and small.image.shape == (8, 8)
@@ -86,4 +90,8 @@ def test_dataset_readings_keep_the_second_reading_by_index():
     first, others = prepare_dataset_readings(images, (28, 28), normalized=False)
     assert first.shape == (2, 28, 28) and list(others) == [1]
     np.testing.assert_array_equal(first, prepare_dataset(images, (28, 28), normalized=False))
-    assert others[1][14, 14] < 64  # the ring's hole is paper in the second reading
+    readings = prepare_readings(bold_ring())
+    assert [(r.ink_dark, r.width) for r in others[1]] == [(r.ink_dark, r.width) for r in readings]
+    np.testing.assert_array_equal(others[1][0].image, first[1])
+    (light,) = [r for r in others[1] if r.ink_dark is False and r.width == 1]
+    assert light.image[14, 14] < 64  # the ring's hole is paper in the other polarity

@@ -553,7 +553,10 @@ def _explain(prediction, folder: Path) -> Path:
     answer = prediction.digit if prediction.digit is not None else prediction.reason
     path = folder / f"{Path(prediction.source).stem}-explain.png"
     explain_strip(
-        image, normalize_stages(image, prediction.ink_dark), path, f"{prediction.source}: {answer}"
+        image,
+        normalize_stages(image, prediction.ink_dark, prediction.width),
+        path,
+        f"{prediction.source}: {answer}",
     )
     return path
 

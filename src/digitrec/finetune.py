@@ -75,7 +75,7 @@ def load_labelled_folder(folder: str | Path, size: tuple[int, int] = (28, 28), m
                 skipped.append((str(path), "blank image: no ink found"))
                 continue
             if len(readings) > 1:
-                others[len(inputs)] = readings[1].image
+                others[len(inputs)] = readings
             inputs.append(readings[0].image)
             labels.append(digit)
             sources.append(str(path))

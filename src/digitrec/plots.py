@@ -135,9 +135,10 @@ def prediction_plot(model_inputs, probabilities, titles, class_names, path) -> P
 
 def explain_strip(image: np.ndarray, stages, path, title: str = "") -> Path:
     """What the model sees: the picture, then every stage of ``pipeline.normalize``."""
+    narrowed = stages.width < 1  # a digit that filled its frame, read narrower
     panels = [
         ("picture", image, None),
-        ("grey", stages.grey, (0, 1)),
+        (f"grey, narrowed to {stages.width:.0%}" if narrowed else "grey", stages.grey, (0, 1)),
         ("ink (polarity, lighting)", stages.ink, (0, 1)),
         ("threshold", stages.mask, (0, 1)),
         ("cleaned", stages.cleaned, (0, 1)),

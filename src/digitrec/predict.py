@@ -10,7 +10,7 @@ import numpy as np
 
 from digitrec.errors import ImageError
 from digitrec.images import expand_source, load_image
-from digitrec.preprocess import prepare_readings
+from digitrec.preprocess import Reading, prepare_readings
 
 
 @dataclass
@@ -26,9 +26,11 @@ class Prediction:
     model_input: np.ndarray | None = field(default=None, repr=False)  # what the model saw
     picture: np.ndarray | None = field(default=None, repr=False)  # decoded, if kept
     ink_dark: bool | None = field(default=None, repr=False)  # the polarity read
-    # The picture read with the other polarity, when the pipeline could not tell which
-    # is ink (``preprocess.prepare_readings``); the model picks, then this is dropped.
-    other_reading: tuple[np.ndarray, bool] | None = field(default=None, repr=False)
+    width: float = field(default=1.0, repr=False)  # the share of its width read at
+    # All the picture's readings, when it has more than one (the other polarity, when the
+    # pipeline could not tell which is ink; narrower, when its ink fills the frame:
+    # ``preprocess.prepare_readings``). The model picks, then these are dropped.
+    readings: list = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         result = {
@@ -90,7 +92,7 @@ def iter_predict(
             for index, source in enumerate(sources[start : start + batch_size], start)
         ]
         readable = [p for p in batch if p.model_input is not None and p.reason is None]
-        _pick_polarity(model, [p for p in readable if p.other_reading is not None])
+        _pick_readings(model, [p for p in readable if p.readings])
         if readable:
             answers = classify(model, np.stack([p.model_input for p in readable]))
             for prediction, answer in zip(readable, answers, strict=True):
@@ -175,46 +177,66 @@ def classify(model, inputs: np.ndarray) -> list[Answer]:
 KEEP_NOT_DIGIT, SURE_DIGIT = 0.9, 0.99
 
 
-def pick_readings(model, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Where the model reads ``second`` (the same pictures with the other polarity) as a
-    digit more surely than ``first``: a ``bool`` mask ``(n,)``.
+def best_readings(model, readings: dict[int, list[Reading]]) -> dict[int, int]:
+    """Which of picture ``i``'s ``readings[i]`` (``preprocess.prepare_readings``, the
+    pipeline's own first) to keep: its index in that list.
 
-    The more confident digit wins, not the refusal: the wrong polarity of a bold digit
-    is its background (a blob, corners), which may look like nothing at all. Chosen on
-    bold MNIST training digits cropped to their ink and on the gallery; measured by
+    First the polarity: the readings at full width are taken in turn, and the one kept so
+    far gives way to a surer digit, not to a refusal: the wrong polarity of a bold digit is
+    its background (a blob, corners), which may look like nothing at all. Chosen on bold
+    MNIST training digits cropped to their ink and on the gallery; measured by
     ``bench/tight_crops.py`` (held-out digits: 72.5% read right with the pipeline's own
     polarity, 96.1% with this choice).
+
+    Then the width, where that polarity was also read narrowed (``pipeline.NARROWER``):
+    those readings vote with their probabilities, "not a digit" included, and the one
+    that gives the winning digit most is kept (the full-width one, if "not a digit"
+    wins: noise fills its frame too, and one of four readings may pass for an 8). The
+    surest reading alone would not do: a stretched 1 read at full width is often a sure 7.
     """
-    if len(first) == 0:
-        return np.zeros(0, bool)
-    digits_first, not_digit_first = model.scores(first)
-    best_second = model.scores(second)[0].max(axis=1)
-    more_legible = best_second > digits_first.max(axis=1)
-    return more_legible & ((not_digit_first < KEEP_NOT_DIGIT) | (best_second >= SURE_DIGIT))
-
-
-def choose_readings(model, inputs: np.ndarray, others: dict[int, np.ndarray]) -> np.ndarray:
-    """``inputs`` with the second reading of picture ``i`` (``others[i]``, from
-    ``preprocess.prepare_dataset_readings``) put in where the model prefers it."""
-    if not others:
-        return inputs
-    where = np.fromiter(others, np.intp, len(others))
-    second = np.stack(list(others.values()))
-    flip = pick_readings(model, inputs[where], second)
-    chosen = inputs.copy()
-    chosen[where[flip]] = second[flip]
+    if not readings:
+        return {}
+    digits, not_digit = model.scores(np.stack([r.image for rs in readings.values() for r in rs]))
+    best = digits.max(axis=1)
+    chosen, start = {}, 0
+    for index, candidates in readings.items():
+        rows = range(start, start + len(candidates))
+        start += len(candidates)
+        full = [k for k, row in zip(rows, candidates, strict=True) if row.width == 1]
+        kept = full[0]
+        for k in full[1:]:
+            if best[k] > best[kept] and (not_digit[kept] < KEEP_NOT_DIGIT or best[k] >= SURE_DIGIT):
+                kept = k
+        dark = candidates[kept - rows.start].ink_dark
+        group = [k for k, row in zip(rows, candidates, strict=True) if row.ink_dark == dark]
+        if len(group) > 1:
+            votes = np.column_stack([digits[group], not_digit[group]]).mean(axis=0)
+            winner = int(votes.argmax())
+            if winner < digits.shape[1]:  # else "not a digit" won: keep the full width
+                kept = group[int(digits[group, winner].argmax())]
+        chosen[index] = kept - rows.start
     return chosen
 
 
-def _pick_polarity(model, predictions: list[Prediction]) -> None:
+def choose_readings(model, inputs: np.ndarray, readings: dict[int, list[Reading]]) -> np.ndarray:
+    """``inputs`` with the reading of picture ``i`` that the model prefers among
+    ``readings[i]`` (``best_readings``) put in."""
+    chosen = inputs.copy() if readings else inputs
+    for index, kept in best_readings(model, readings).items():
+        chosen[index] = readings[index][kept].image
+    return chosen
+
+
+def _pick_readings(model, predictions: list[Prediction]) -> None:
     if not predictions:
         return
-    first = np.stack([p.model_input for p in predictions])
-    second = np.stack([p.other_reading[0] for p in predictions])
-    for prediction, flip in zip(predictions, pick_readings(model, first, second), strict=True):
-        if flip:
-            prediction.model_input, prediction.ink_dark = prediction.other_reading
-        prediction.other_reading = None
+    readings = {i: p.readings for i, p in enumerate(predictions)}
+    for index, kept in best_readings(model, readings).items():
+        prediction = predictions[index]
+        reading = prediction.readings[kept]
+        prediction.model_input, prediction.ink_dark = reading.image, reading.ink_dark
+        prediction.width = reading.width
+        prediction.readings = []
 
 
 def source_name(source, index: int) -> str:
@@ -255,11 +277,10 @@ def _prepare(source, size: tuple[int, int], index: int, errors: str) -> Predicti
             model_input=np.zeros(size, np.uint8),
             picture=image,
         )
-    other = tuple(readings[1]) if len(readings) > 1 else None
     return Prediction(
         name,
         model_input=readings[0].image,
         picture=image,
         ink_dark=readings[0].ink_dark,
-        other_reading=other,
+        readings=readings if len(readings) > 1 else [],
     )

@@ -56,26 +56,36 @@ def prepare_image(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> np.nda
 
 
 class Reading(NamedTuple):
-    """One way to see a picture: the model input, and the polarity that made it (None
-    for the 8x8 tutorial's plain path)."""
+    """One way to see a picture: the model input, the polarity that made it (None for the
+    8x8 tutorial's plain path), and the share of its width it was read at."""
 
     image: np.ndarray
     ink_dark: bool | None
+    width: float = 1.0
 
 
 def prepare_readings(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> list[Reading]:
-    """The picture's plausible model inputs: none when it holds no ink, one usually, and
-    two when the pipeline cannot tell ink from background (``pipeline.polarity_unsure``:
-    a tight crop of a bold digit). ``predict.pick_readings`` lets the model choose."""
+    """The picture's plausible model inputs, for ``predict.best_readings`` to choose from:
+    none when it holds no ink, one usually. Two polarities when the pipeline cannot tell
+    ink from background (``pipeline.polarity_unsure``: a tight crop of a bold digit), and
+    narrower readings of one whose ink fills its frame (``pipeline.NARROWER``: a digit
+    stretched to fill its box). The first is always the pipeline's own reading."""
     if tuple(size) != (pipeline.SIZE, pipeline.SIZE):
         plain = prepare_image(image, size)
         return [] if plain is None else [Reading(plain, None)]
     stages = pipeline.normalize_stages(image)
-    readings = [] if stages.blank else [Reading(stages.output, stages.ink_dark)]
+    polarities = [stages]
     if stages.unsure:
-        other = pipeline.normalize_stages(image, ink_dark=not stages.ink_dark)
-        if not other.blank:
-            readings.append(Reading(other.output, other.ink_dark))
+        polarities.append(pipeline.normalize_stages(image, ink_dark=not stages.ink_dark))
+    readings = []
+    for seen in polarities:
+        if seen.blank:
+            continue
+        readings.append(Reading(seen.output, seen.ink_dark))
+        for share in pipeline.NARROWER if seen.fills else ():
+            narrowed = pipeline.normalize_stages(image, seen.ink_dark, share)
+            if not narrowed.blank:
+                readings.append(Reading(narrowed.output, seen.ink_dark, share))
     return readings
 
 
@@ -91,10 +101,10 @@ def prepare_dataset(images: np.ndarray, size: tuple[int, int], normalized: bool)
 
 def prepare_dataset_readings(
     images, size: tuple[int, int], normalized: bool
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """``prepare_dataset``, and the second reading of each image whose polarity is in
-    doubt (``prepare_readings``), by index, for a model to choose between. Pictures that
-    are not ``normalized`` may also come as a list of arrays of different sizes."""
+) -> tuple[np.ndarray, dict[int, list[Reading]]]:
+    """``prepare_dataset``, and all the readings of each image that has more than one
+    (``prepare_readings``), by index, for a model to choose from. Pictures that are not
+    ``normalized`` may also come as a list of arrays of different sizes."""
     size = tuple(size)
     if normalized and images.shape[1:] == size:
         return images, {}
@@ -104,7 +114,7 @@ def prepare_dataset_readings(
             readings = prepare_readings(image, size)
             first.append(readings[0].image if readings else np.zeros(size, np.uint8))
             if len(readings) > 1:
-                others[index] = readings[1].image
+                others[index] = readings
         return np.stack(first), others
     return np.stack([resize(image, size) for image in images]), {}
 

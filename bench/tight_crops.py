@@ -66,20 +66,12 @@ def stretched(images: np.ndarray, binary: bool) -> list[np.ndarray]:
 
 
 def pen_stretched(n: int, binary: bool, seed: int = 777001) -> tuple[list[np.ndarray], np.ndarray]:
-    """Pen-stroke digits of the first taught shapes, cropped to their ink and stretched to
-    fill 16x16, dark on light. Training draws its pen digits with the preset's seed (0)."""
+    """Pen-stroke digits of the first taught shapes, stretched as ``stretched`` does.
+    Training draws its pen digits with the preset's seed (0)."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
-    pictures = []
-    for label in labels:
-        ink = 255 - synthetic.pen_digit(int(label), rng)
-        rows, cols = np.nonzero(ink > 40)
-        crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-        small = np.asarray(Image.fromarray(crop).resize((16, 16), Image.BILINEAR))
-        if binary:
-            small = np.where(small > 100, 255, 0).astype(np.uint8)
-        pictures.append(255 - small)
-    return pictures, labels
+    inks = [255 - synthetic.pen_digit(int(label), rng) for label in labels]
+    return stretched(inks, binary), labels
 
 
 def cropped(images: np.ndarray, seed: int) -> list[np.ndarray]:

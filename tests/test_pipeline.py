@@ -319,6 +319,8 @@ def test_ink_that_fills_its_frame_is_read_narrowed_too():
     page[5:35, 18:23] = 0
     assert not P.normalize_stages(page).fills
     assert not P.normalize_stages(page[5:35]).fills  # top and bottom, not the sides
+    # A tall picture filled edge to edge was cropped to its ink, not stretched to a box.
+    assert not P.normalize_stages(np.repeat(one, 2, axis=0)).fills
 
 
 def test_narrow_pads_with_paper_of_either_polarity():

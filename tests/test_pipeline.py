@@ -273,6 +273,7 @@ def test_a_tight_crop_of_a_bold_digit_leaves_the_polarity_in_doubt():
     other = P.normalize_stages(ring, ink_dark=False)
     assert not other.ink_dark and not other.unsure  # a forced polarity is not questioned
     assert other.output[14, 14] < 64 and other.output[14, 4:24].max() > 128  # hole and all
+    np.testing.assert_array_equal(P.reread(first, ink_dark=False).output, other.output)
 
 
 def test_an_ordinary_picture_leaves_no_doubt():
@@ -306,6 +307,12 @@ def test_ink_that_fills_its_frame_is_read_narrowed_too():
     assert first.fills and first.width == 1 and P.fills_frame(first.cleaned)
     narrowed = P.normalize_stages(one, ink_dark=True, width=0.5)
     assert narrowed.width == 0.5 and not narrowed.fills  # asked once, of the picture as is
+    # Read again from the first reading's grey, the same stages come out.
+    again = P.reread(first, width=0.5)
+    np.testing.assert_array_equal(again.grey, narrowed.grey)
+    np.testing.assert_array_equal(again.output, narrowed.output)
+    with pytest.raises(ValueError):
+        P.reread(narrowed, width=0.8)
     # Narrowed on paper: the ink spans half the picture's width, centred, at full height.
     columns = np.flatnonzero(narrowed.cleaned.any(axis=0))
     width = narrowed.cleaned.shape[1]

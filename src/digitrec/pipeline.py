@@ -438,11 +438,15 @@ class Stages:
     ink_dark: bool  # the polarity this reading took
     unsure: bool = False  # the other polarity is plausible too (``polarity_unsure``)
     width: float = 1.0  # the share of its width the picture was narrowed to (``narrow``)
-    fills: bool = False  # the ink reaches all four edges: read it narrowed too
 
     @property
     def blank(self) -> bool:
         return not self.cleaned.any()
+
+    @property
+    def fills(self) -> bool:
+        """Read at full width, the ink fills the picture: read it narrowed too."""
+        return self.width == 1 and fills_frame(self.cleaned)
 
 
 def normalize_stages(image: np.ndarray, ink_dark: bool | None = None, width: float = 1.0) -> Stages:
@@ -451,6 +455,20 @@ def normalize_stages(image: np.ndarray, ink_dark: bool | None = None, width: flo
     picture narrowed to that share of its width (``narrow``)."""
     grey = working_size(to_grey(image))
     dark = ink_is_dark(grey) if ink_dark is None else bool(ink_dark)
+    unsure = ink_dark is None and polarity_unsure(grey, dark)
+    return _stages(grey, dark, width, unsure)
+
+
+def reread(stages: Stages, ink_dark: bool | None = None, width: float = 1.0) -> Stages:
+    """The picture of full-width ``stages`` read again, with the other polarity or
+    narrowed, from its working grey: a big photo is not made grey again."""
+    if stages.width != 1:
+        raise ValueError("only a full-width reading can be read again")
+    dark = stages.ink_dark if ink_dark is None else bool(ink_dark)
+    return _stages(stages.grey, dark, width)
+
+
+def _stages(grey: np.ndarray, dark: bool, width: float, unsure: bool = False) -> Stages:
     if width < 1:
         grey = narrow(grey, width, dark)
     ink = ink_map(grey, dark)
@@ -458,9 +476,7 @@ def normalize_stages(image: np.ndarray, ink_dark: bool | None = None, width: flo
     cleaned = keep_digit_components(remove_ruled_lines(mask))
     thick_ink, thick = thicken(ink, cleaned)
     output = centre_in_box(thick_ink, thick)
-    unsure = ink_dark is None and polarity_unsure(grey, dark)
-    fills = width == 1 and fills_frame(cleaned)
-    return Stages(grey, ink, mask, cleaned, thick, output, dark, unsure, width, fills)
+    return Stages(grey, ink, mask, cleaned, thick, output, dark, unsure, width)
 
 
 def normalize(image: np.ndarray) -> np.ndarray:

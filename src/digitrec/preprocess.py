@@ -76,14 +76,14 @@ def prepare_readings(image: np.ndarray, size: tuple[int, int] = (28, 28)) -> lis
     stages = pipeline.normalize_stages(image)
     polarities = [stages]
     if stages.unsure:
-        polarities.append(pipeline.normalize_stages(image, ink_dark=not stages.ink_dark))
+        polarities.append(pipeline.reread(stages, ink_dark=not stages.ink_dark))
     readings = []
     for seen in polarities:
         if seen.blank:
             continue
         readings.append(Reading(seen.output, seen.ink_dark))
         for share in pipeline.NARROWER if seen.fills else ():
-            narrowed = pipeline.normalize_stages(image, seen.ink_dark, share)
+            narrowed = pipeline.reread(seen, width=share)
             if not narrowed.blank:
                 readings.append(Reading(narrowed.output, seen.ink_dark, share))
     return readings

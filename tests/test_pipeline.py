@@ -100,6 +100,45 @@ def test_a_shadows_hard_edge_is_not_ink():
     assert not P.ink_mask(P.ink_map(image)).any()
 
 
+def slanted_shadow(size=120, slope=0.6, softness=2.0):
+    """Paper with a shadow whose edge runs across it at a slant and meets its border."""
+    y, x = np.mgrid[0:size, 0:size]
+    edge = x - (size / 2 + slope * (y - size / 2))
+    return (paper(size, size) * (1 - 0.55 / (1 + np.exp(-edge / softness)))).astype(np.float32)
+
+
+def test_the_tip_of_a_shadow_is_not_writing():
+    image = slanted_shadow()
+    mask = P.ink_mask(P.ink_map(image))
+    assert mask.sum() > 100  # where the shadow's edge meets the border, a wedge of "ink"
+    assert not P.drop_shading(mask, image).any()
+    assert P.normalize_stages(np.uint8(image * 255)).blank
+    written = image.copy()
+    written[20:100, 28:34] *= 0.25  # a stroke in the light
+    written[56:62, 40:100] *= 0.25  # a stroke across the shadow's edge
+    written_mask = P.ink_mask(P.ink_map(written))
+    kept = P.drop_shading(written_mask, written)
+    assert kept[60, 30] and kept[59, 50] and kept[59, 90]
+    assert kept.sum() < written_mask.sum()  # the wedge went
+    # A faint pencil stroke running into the shadow is lighter than the shadowed paper
+    # it left behind: each part is judged against the paper right beside it.
+    pencil = image.copy()
+    pencil[56:62, 40:100] *= 0.6
+    kept = P.drop_shading(P.ink_mask(P.ink_map(pencil)), pencil)
+    assert kept[59, 50] and kept[59, 90]
+
+
+def test_a_tight_crop_is_not_a_page():
+    # A bold digit cropped to its ink: strokes wider than the paper estimate's window
+    # leave dark patches beside the mask, which are ink, not shade.
+    bold = np.full((32, 32), 255, np.uint8)
+    bold[:, 4:28] = 0
+    bold[8:24, 11:21] = 255  # a bold 0 filling its crop
+    assert not P.normalize_stages(bold).page
+    assert not P.normalize_stages(255 - bold).page
+    assert P.normalize_stages(np.uint8(slanted_shadow() * 255)).page
+
+
 def test_otsu_and_mask():
     values = np.concatenate([np.full(500, 0.1), np.full(100, 0.8)])
     assert 0.1 < P.otsu_threshold(values) < 0.8

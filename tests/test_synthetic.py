@@ -72,10 +72,18 @@ def test_pen_shape_sets_keep_earlier_sets_as_they_were_and_add_variants():
 
 
 def _stroke_digit(rng) -> np.ndarray:
-    """A made-up MNIST-like digit: a thick bar, white on black, 28x28."""
+    """A made-up MNIST-like digit: a boxy 0 with strokes as bold as MNIST's boldest,
+    white on black, 28x28. (Not a solid bar half the digit's width: drawn at photo size,
+    that is wider than the pipeline's paper estimate, so only fragments of its rim are
+    ink, and those are dropped as shading, ``pipeline.drop_shading``.)"""
     digit = np.zeros((28, 28), np.uint8)
-    left = int(rng.integers(6, 12))
-    digit[4:24, left : left + int(rng.integers(4, 14))] = 255
+    left, width, stroke = (
+        int(rng.integers(5, 9)),
+        int(rng.integers(10, 17)),
+        int(rng.integers(3, 6)),
+    )
+    digit[4:24, left : left + width] = 255
+    digit[4 + stroke : 24 - stroke, left + stroke : left + width - stroke] = 0
     return digit
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from digitrec import gallery
 from digitrec import pipeline as P
 from digitrec import segment as S
 
@@ -261,3 +262,47 @@ def test_best_chain_takes_the_highest_scoring_cuts():
 @pytest.mark.parametrize("height", [1, 2])
 def test_degenerate_pictures(height):
     assert S.segment(np.zeros((height, 5, 3), np.uint8)) == []
+
+
+def shaded(image: np.ndarray, slope: float = 0.08, depth: float = 0.5) -> np.ndarray:
+    """``image`` under a soft shadow over a slanted strip along its bottom edge."""
+    height, width = image.shape
+    y, x = np.mgrid[0:height, 0:width]
+    edge = 0.8 * height + slope * (x - width / 2)
+    shade = 1 - depth / (1 + np.exp(-(y - edge) / 4.0))
+    return np.rint(image * shade).astype(np.uint8)
+
+
+def test_a_shadow_along_the_edge_of_a_row_is_not_digits():
+    # Mirrored past the picture's edge, the strip is a band the paper estimate's window
+    # spans: it used to come out as "ink", read as a string of 1s (``drop_mirrored``).
+    blank = shaded(np.full((150, 420), 235.0))
+    assert S.segment(blank) == []
+    image, truth = write_digits("2024", margin=35)
+    assert_boxes_near(boxes_of(shaded(image.astype(float))), truth, tolerance=4)
+
+
+def specked(image: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``image`` with the gallery's dust: dark dots of one to a few pixels, short hairs."""
+    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
+    return gallery.to_uint8(gallery.specks(rgb, np.random.default_rng(seed)))[..., 0]
+
+
+def test_dust_is_not_digits():
+    # Writing stands out from the marks around it; on a blank dusty page every mark is
+    # like the others, and none is a digit.
+    for seed in range(3):
+        assert S.segment(specked(np.full((150, 420), 235, np.uint8), seed)) == []
+    image, truth = write_digits("2024", margin=35)
+    assert_boxes_near(boxes_of(specked(image)), truth, tolerance=4)
+
+
+def test_only_ink_made_by_mirroring_is_dropped():
+    ink = np.zeros((40, 60), np.float32)
+    mask = np.zeros((40, 60), bool)
+    mask[30:40, 0:25] = mask[5:35, 40:44] = True  # a band at the edge and a stroke
+    ink[mask] = 0.5
+    extended = ink.copy()
+    extended[30:40, 0:25] = 0.05  # carried past the edge, the band is paper
+    kept = S.drop_mirrored(mask, ink, extended)
+    assert not kept[30:40, 0:25].any() and kept[5:35, 40:44].all()

@@ -205,12 +205,14 @@ def lighting_falloff(paper_bright: np.ndarray, side: int = 32) -> float:
     return float(np.ptp(fit) / max(fit.max(), 1e-3)) if fit.size else 0.0
 
 
-def ink_map(grey: np.ndarray, dark: bool | None = None) -> np.ndarray:
+def ink_map(grey: np.ndarray, dark: bool | None = None, extend: bool | None = None) -> np.ndarray:
     """``float32`` ink strength in [0, 1], 0 on paper, whatever the polarity or lighting.
 
     Paper brightness is estimated locally by a grey closing wider than any stroke, so a
     shadow or a lighting gradient darkens the estimate along with the ink; ink is the
     relative drop below it. ``dark``: the polarity, decided by ``ink_is_dark`` if None.
+    ``extend``: carry the picture past its edges by repeating them, not by mirroring
+    (below); decided by the lighting if None.
     """
     if dark is None:
         dark = ink_is_dark(grey)
@@ -226,7 +228,9 @@ def ink_map(grey: np.ndarray, dark: bool | None = None) -> np.ndarray:
     # fills it, and the dark side of the page turned into a band of "ink".) On an
     # evenly lit page, mirroring stays: a stroke touching the edge of a tight crop,
     # repeated outwards, would become a slab wider than the closing and vanish.
-    pad = window if lighting_falloff(paper_bright) > UNEVEN else 0
+    if extend is None:
+        extend = lighting_falloff(paper_bright) > UNEVEN
+    pad = window if extend else 0
     padded = np.pad(paper_bright, pad, mode="edge")
     paper = ndimage.grey_closing(padded, size=(window, window))
     # Smooth the closing's blocks, but never above the closing itself: blurring a

@@ -4,10 +4,11 @@ A year, a meter reading or a form field holds several digits, so ``pipeline.norm
 (which keeps one digit) cannot read it. This module finds the digits first, then sends
 each through the same last stages as a single digit:
 
-    grey -> working size -> ink map -> mask -> ruled lines -> pieces (connected
-    components) -> drop specks and paper edges -> merge pieces of one digit -> split
-    touching digits (a loop cut through stays whole with one side) -> per digit: stroke
-    thickness, fit 20x20, centre of mass
+    grey -> working size -> ink map -> mask -> ruled lines, bands made by mirroring
+    the picture at its edges, shading -> pieces (connected components) -> drop specks
+    and paper edges -> merge pieces of one digit -> drop groups no bigger than the grain
+    -> split touching digits (a loop cut through stays whole with one side) -> per
+    digit: stroke thickness, fit 20x20, centre of mass
 
 Pure array functions: no model, no I/O. Boxes are in the original picture's pixels.
 """
@@ -100,8 +101,11 @@ def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
     """
     grey = P.to_grey(image)
     work = row_working_size(grey)
-    ink = P.ink_map(work)
-    groups, height = find_groups(ink)
+    dark = P.ink_is_dark(work)
+    ink = P.ink_map(work, dark)
+    groups, height = find_groups(
+        ink, P.ink_map(work, dark, extend=True), work if dark else 1.0 - work
+    )
     width = typical_width(groups, height)
     if score is None:
         digits = [piece for group in groups for piece in split_wide(group, height, width)]
@@ -115,21 +119,57 @@ def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
     ]
 
 
-def find_groups(ink: np.ndarray) -> tuple[list[Piece], float]:
-    """The writing's groups (one digit each, or touching digits) and the digit height."""
+def find_groups(
+    ink: np.ndarray, extended: np.ndarray | None = None, paper_bright: np.ndarray | None = None
+) -> tuple[list[Piece], float]:
+    """The writing's groups (one digit each, or touching digits) and the digit height.
+    ``extended``: the ink map of the picture carried past its edges by repeating them
+    (``drop_mirrored``); ``paper_bright``: the picture with paper bright, for dropping
+    shading on a page, as the pipeline does (``P.drop_shading``)."""
     mask = remove_lines(P.ink_mask(ink))
+    if extended is not None:
+        mask = drop_mirrored(mask, ink, extended)
+    if paper_bright is not None and not P.reaches_every_edge(mask):
+        mask = P.drop_shading(mask, paper_bright)
     pieces = drop_border_runners(components(mask), mask.shape)
     if not pieces:
         return [], 0.0
     height = digit_height(pieces)
+    marks = [b for b in pieces if max(b.height, b.width) < SPECK * height]
     pieces = [b for b in pieces if max(b.height, b.width) >= SPECK * height]
     groups = merge_pieces(pieces, height)
     height = digit_height(groups)  # again: a ruled line may have cut every digit in two
     # As in the pipeline, marks too small to be writing (dust, a fibre) are no digits.
     smallest = max(P.MIN_DIGIT, 0.03 * min(ink.shape))
-    return [
-        g for g in groups if g.height >= SHORT * height and max(g.height, g.width) >= smallest
-    ], height
+    kept = []
+    for group in groups:
+        digit_sized = group.height >= SHORT * height and max(group.height, group.width) >= smallest
+        (kept if digit_sized else marks).append(group)
+    # Writing stands out from the grain and dust around it, as in the pipeline
+    # (``P.CLUTTER_*``): among many marks, a group no bigger than CLUTTER_RATIO times the
+    # largest of them is more of the same. On a blank textured page, that is every group.
+    if len(marks) >= P.CLUTTER_PIECES:
+        grain = P.CLUTTER_RATIO * max(int(m.mask.sum()) for m in marks)
+        kept = [g for g in kept if g.mask.sum() >= grain]
+    return kept, height
+
+
+def drop_mirrored(mask: np.ndarray, ink: np.ndarray, extended: np.ndarray) -> np.ndarray:
+    """Drop the pieces of ``mask`` that are ink only because the paper estimate mirrors
+    the picture at its edges: keep those with at least half their ink in ``extended``,
+    the ink map of the picture carried past its edges by repeating them.
+
+    A row is short, so the paper estimate's window is small: a shadow or the table along
+    an edge, mirrored past it, becomes a band the window spans, read as a string of 1s.
+    Repeated past the edge, it is paper. A stroke that touches the edge of a tight crop
+    loses its end there, repeated into a slab, but keeps its ink everywhere else."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return mask
+    index = np.arange(1, count + 1)
+    before = ndimage.sum_labels(ink, labels, index)
+    after = ndimage.sum_labels(extended, labels, index)
+    return np.isin(labels, index[after >= 0.5 * before])
 
 
 def row_working_size(grey: np.ndarray) -> np.ndarray:

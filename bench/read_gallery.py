@@ -1,0 +1,97 @@
+"""Does ``digitrec.read`` read numbers, and nothing on a blank row, under photo conditions?
+
+    python bench/read_gallery.py --data-dir ../shared/datasets [--model M] [--n 30]
+        [--seed 601] [--split test] [--spacing apart]
+
+For every condition of the test gallery (``digitrec.gallery.CONDITIONS``: texture, hard
+shadows, paper edges, dust, chalkboards, ...), ``--n`` numbers of 2-6 MNIST digits
+written in a row (as ``bench/read_numbers.py`` spaces them, drawn as the gallery draws
+its digits: ink on white, then the condition) and ``--n`` blank rows of the same sizes
+under the same condition. Counts the numbers read exactly and the blank rows where
+``read`` finds nothing. Tune on ``--split train``; report ``--split test`` with a seed
+not used to choose anything. Writes bench/results/read-gallery-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from machine import header, write_result
+from PIL import Image
+from read_numbers import GAPS, ink_columns
+
+from digitrec import gallery
+from digitrec.artifact import load_model
+from digitrec.data import load_dataset
+from digitrec.read import read
+
+
+def number_ink(digits: list[np.ndarray], gap: tuple[int, int], rng) -> np.ndarray:
+    """MNIST digits side by side, ``gap`` MNIST pixels apart, upscaled 2-4x: ink in [0, 1]."""
+    pieces = [ink_columns(d) for d in digits]
+    margin = int(rng.integers(4, 16))
+    offsets, x = [], margin
+    for piece in pieces:
+        offsets.append(x)
+        x += piece.shape[1] + int(rng.integers(*gap))
+    canvas = np.zeros((28 + 2 * margin, offsets[-1] + pieces[-1].shape[1] + margin), np.float32)
+    for piece, left in zip(pieces, offsets, strict=True):
+        top = margin + int(rng.integers(-2, 3))
+        region = canvas[top : top + 28, left : left + piece.shape[1]]
+        np.maximum(region, piece / 255.0, out=region)
+    scale = rng.uniform(2.0, 4.0)
+    size = (round(canvas.shape[1] * scale), round(canvas.shape[0] * scale))
+    return np.clip(np.asarray(Image.fromarray(canvas, mode="F").resize(size)), 0, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--model", help="a 28x28 .digitrec file (default: the bundled model)")
+    parser.add_argument("--n", type=int, default=30, help="numbers and blank rows per condition")
+    parser.add_argument("--seed", type=int, default=601)
+    parser.add_argument("--split", default="test", choices=("train", "test"))
+    parser.add_argument("--spacing", default="apart", choices=tuple(GAPS))
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+
+    model = load_model(args.model)
+    mnist = load_dataset("mnist", args.split, data_dir=args.data_dir)
+    result = {**header("read_gallery.py"), "model": args.model or "bundled", "n": args.n}
+    conditions, numbers_right, blanks_empty = {}, 0, 0
+    for condition, steps in gallery.CONDITIONS.items():
+        truths, numbers, blanks = [], [], []
+        for k in range(args.n):
+            rng = np.random.default_rng([args.seed, k, sum(map(ord, condition))])
+            chosen = rng.choice(len(mnist.labels), int(rng.integers(2, 7)), replace=False)
+            truths.append("".join(str(mnist.labels[i]) for i in chosen))
+            ink = number_ink([mnist.images[i] for i in chosen], GAPS[args.spacing], rng)
+            number = np.repeat(1.0 - ink[..., None], 3, axis=2)
+            blank = np.ones_like(number)
+            for step in steps:
+                number = step(number, rng)
+            for step in steps:
+                blank = step(blank, rng)
+            numbers.append(gallery.to_uint8(number))
+            blanks.append(gallery.to_uint8(blank))
+        texts = [r.text or "" for r in read(model, numbers)]
+        found = [r.text or "" for r in read(model, blanks)]
+        right = sum(t == x for t, x in zip(truths, texts, strict=True))
+        empty = sum(not x for x in found)
+        numbers_right, blanks_empty = numbers_right + right, blanks_empty + empty
+        conditions[condition] = {
+            "numbers read right": right,
+            "blank rows read as nothing": empty,
+            "read on blank rows": [x for x in found if x][:5],
+        }
+    total = args.n * len(conditions)
+    result["numbers read right"] = f"{numbers_right} of {total} ({numbers_right / total:.1%})"
+    result["blank rows read as nothing"] = f"{blanks_empty} of {total} ({blanks_empty / total:.1%})"
+    result["conditions"] = conditions
+    write_result(result, "read-gallery", args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,31 +19,12 @@ from pathlib import Path
 
 import numpy as np
 from machine import header, write_result
-from PIL import Image
-from read_numbers import GAPS, ink_columns
+from read_numbers import GAPS, number_ink
 
 from digitrec import gallery
 from digitrec.artifact import load_model
 from digitrec.data import load_dataset
 from digitrec.read import read
-
-
-def number_ink(digits: list[np.ndarray], gap: tuple[int, int], rng) -> np.ndarray:
-    """MNIST digits side by side, ``gap`` MNIST pixels apart, upscaled 2-4x: ink in [0, 1]."""
-    pieces = [ink_columns(d) for d in digits]
-    margin = int(rng.integers(4, 16))
-    offsets, x = [], margin
-    for piece in pieces:
-        offsets.append(x)
-        x += piece.shape[1] + int(rng.integers(*gap))
-    canvas = np.zeros((28 + 2 * margin, offsets[-1] + pieces[-1].shape[1] + margin), np.float32)
-    for piece, left in zip(pieces, offsets, strict=True):
-        top = margin + int(rng.integers(-2, 3))
-        region = canvas[top : top + 28, left : left + piece.shape[1]]
-        np.maximum(region, piece / 255.0, out=region)
-    scale = rng.uniform(2.0, 4.0)
-    size = (round(canvas.shape[1] * scale), round(canvas.shape[0] * scale))
-    return np.clip(np.asarray(Image.fromarray(canvas, mode="F").resize(size)), 0, 1)
 
 
 def main() -> None:

@@ -36,26 +36,32 @@ def ink_columns(digit: np.ndarray) -> np.ndarray:
     return digit[:, cols[0] : cols[-1] + 1]
 
 
-def write_number(digits: list[np.ndarray], gap: tuple[int, int], rng) -> np.ndarray:
-    """MNIST digits (white on black, 28x28) -> an RGB photo of them written in a row."""
+def number_ink(digits: list[np.ndarray], gap: tuple[int, int], rng) -> np.ndarray:
+    """MNIST digits (white on black, 28x28) side by side, ``gap`` MNIST pixels apart
+    between their ink, upscaled 2-4x: ink strength in [0, 1]."""
     pieces = [ink_columns(d) for d in digits]
     margin = int(rng.integers(4, 16))
     offsets, x = [], margin
     for piece in pieces:
         offsets.append(x)
         x += piece.shape[1] + int(rng.integers(*gap))
-    canvas = np.zeros((28 + 2 * margin, offsets[-1] + pieces[-1].shape[1] + margin))
+    canvas = np.zeros((28 + 2 * margin, offsets[-1] + pieces[-1].shape[1] + margin), np.float32)
     for piece, left in zip(pieces, offsets, strict=True):
         top = margin + int(rng.integers(-2, 3))
         region = canvas[top : top + 28, left : left + piece.shape[1]]
         np.maximum(region, piece / 255.0, out=region)
     scale = rng.uniform(2.0, 4.0)
     size = (round(canvas.shape[1] * scale), round(canvas.shape[0] * scale))
-    ink = np.asarray(Image.fromarray(canvas.astype(np.float32), mode="F").resize(size))
+    return np.clip(np.asarray(Image.fromarray(canvas, mode="F").resize(size)), 0, 1)
+
+
+def write_number(digits: list[np.ndarray], gap: tuple[int, int], rng) -> np.ndarray:
+    """MNIST digits (white on black, 28x28) -> an RGB photo of them written in a row."""
+    ink = number_ink(digits, gap, rng)
     height, width = ink.shape
     light = 0.95 - rng.uniform(0, 0.25) * np.linspace(0, 1, width)[None, :]
     paper = np.clip(light + rng.normal(0, 0.015, (height, width)), 0, 1)
-    grey = paper * (1 - rng.uniform(0.7, 0.9) * np.clip(ink, 0, 1))
+    grey = paper * (1 - rng.uniform(0.7, 0.9) * ink)
     tint = np.array([1.0, 0.97, 0.9])  # yellowish paper
     return np.clip(grey[..., None] * tint * 255, 0, 255).astype(np.uint8)
 

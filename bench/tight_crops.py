@@ -39,14 +39,19 @@ from digitrec.preprocess import prepare_dataset_readings
 from digitrec.train import split_validation
 
 
+def crop_to_ink(image: np.ndarray, threshold: int) -> np.ndarray:
+    """The picture cut to the box of its pixels brighter than ``threshold``."""
+    rows, cols = np.nonzero(image > threshold)
+    return image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
 def tight_crops(images: np.ndarray, seed: int) -> list[np.ndarray]:
     """MNIST digits (white on black) made bold, cropped to their ink, scaled square."""
     rng = np.random.default_rng(seed)
     crops = []
     for image in images:
         bold = ndimage.grey_dilation(image, size=int(rng.integers(1, 4)))
-        rows, cols = np.nonzero(bold > 30)
-        crop = bold[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        crop = crop_to_ink(bold, 30)
         side = int(rng.integers(12, 33))
         crops.append(np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR)))
     return crops
@@ -56,8 +61,7 @@ def stretched(images: np.ndarray, binary: bool) -> list[np.ndarray]:
     """MNIST digits cropped to their ink and stretched to fill 16x16, dark on light."""
     out = []
     for image in images:
-        rows, cols = np.nonzero(image > 40)
-        crop = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        crop = crop_to_ink(image, 40)
         small = np.asarray(Image.fromarray(crop).resize((16, 16), Image.BILINEAR))
         if binary:
             small = np.where(small > 100, 255, 0).astype(np.uint8)
@@ -79,8 +83,7 @@ def cropped(images: np.ndarray, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     out = []
     for image in images:
-        rows, cols = np.nonzero(image > 40)
-        crop = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        crop = crop_to_ink(image, 40)
         scale = rng.uniform(0.8, 1.6)
         size = (max(2, round(crop.shape[1] * scale)), max(2, round(crop.shape[0] * scale)))
         out.append(255 - np.asarray(Image.fromarray(crop).resize(size, Image.BILINEAR)))

@@ -146,8 +146,11 @@ def fills_frame(mask: np.ndarray) -> bool:
     """Does the ink reach all four edges of a square picture? Then the digit may have
     been stretched to fill it (see ``NARROWER``)."""
     height, width = mask.shape
-    if max(height, width) > SQUARE * min(height, width):
-        return False
+    return max(height, width) <= SQUARE * min(height, width) and reaches_every_edge(mask)
+
+
+def reaches_every_edge(mask: np.ndarray) -> bool:
+    """Does the mask touch all four edges of the picture, as a tight crop's ink does?"""
     return bool(mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any())
 
 
@@ -302,10 +305,6 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     crossed = ndimage.binary_closing(cleaned, structure=np.ones((bridge, 1), bool))
     crossed |= ndimage.binary_closing(cleaned, structure=np.ones((1, bridge), bool))
     return cleaned | (mask & crossed)
-
-
-def reaches_every_edge(mask: np.ndarray) -> bool:
-    return bool(mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any())
 
 
 def drop_shading(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:

@@ -337,3 +337,64 @@ def test_folder_with_a_link_loop_is_listed_once(tmp_path):
     (tmp_path / "scans" / "again").symlink_to(tmp_path / "scans")
     (tmp_path / "scans" / "self.png").symlink_to(tmp_path / "scans" / "self.png")
     assert expand_source(str(tmp_path / "scans")) == [str(tmp_path / "scans" / "a.png")]
+
+
+PHONE_PHOTO = Path(__file__).parent / "data" / "seven-sideways.heic"  # made with pillow-heif
+
+
+def upright_seven(size: int = 96) -> np.ndarray:
+    seven = Path(__file__).parents[1] / "examples" / "seven.png"
+    return np.asarray(Image.open(seven).convert("RGB").resize((size, size), Image.LANCZOS))
+
+
+def test_a_heic_phone_photo_is_read_upright():
+    """An iPhone's own format. The file stores the picture sideways, with an EXIF
+    orientation saying to turn it: it must be turned once, not twice or never."""
+    array = load_image(str(PHONE_PHOTO))
+    assert array.shape == (96, 96, 3) and array.dtype == np.uint8
+    upright = upright_seven().astype(float)
+    assert np.abs(array - upright).mean() < 3  # HEVC is lossy; sideways differs by ~25
+    assert np.abs(np.rot90(array) - upright).mean() > 15
+
+
+def test_avif_is_read_upright():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise when shown
+    sideways = Image.fromarray(upright_seven()).transpose(Image.ROTATE_90)
+    array = decode_image(encode(sideways, "AVIF", quality=90, exif=exif.tobytes()), "x.avif")
+    assert np.abs(array - upright_seven().astype(float)).mean() < 3
+
+
+def test_damaged_or_huge_heic_is_a_clear_error():
+    data = PHONE_PHOTO.read_bytes()
+    with pytest.raises(ImageError, match=r"^cut.heic: damaged or truncated image \(HEIF\)$"):
+        decode_image(data[:300], "cut.heic")
+    at = data.find(b"ispe") + 8  # the picture's size, in its header
+    huge = data[:at] + struct.pack(">II", 20000, 20000) + data[at + 8 :]
+    with pytest.raises(ImageError, match=r"^huge.heic: .* is too large"):
+        decode_image(huge, "huge.heic")
+
+
+def test_heic_without_its_decoder_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pi_heif", None)  # as if it were not installed
+    with pytest.raises(ImageError, match=r"needs pi-heif \(pip install pi-heif\)"):
+        load_image(str(PHONE_PHOTO))
+
+
+def test_heic_files_are_found_in_folders(tmp_path):
+    (tmp_path / "IMG_0001.HEIC").write_bytes(PHONE_PHOTO.read_bytes())
+    (tmp_path / "notes.txt").write_text("not a picture")
+    assert expand_source(str(tmp_path)) == [str(tmp_path / "IMG_0001.HEIC")]
+
+
+def test_heif_decoder_is_imported_only_for_heif():
+    """pi-heif takes ~60 ms to import, so a cold ``predict`` of a PNG never pays for it."""
+    code = (
+        "import sys; from digitrec.images import load_image; "
+        "load_image('examples/seven.png'); print('pi_heif' in sys.modules)"
+    )
+    root = Path(__file__).parents[1]
+    assert (
+        subprocess.check_output([sys.executable, "-c", code], cwd=root, text=True).strip()
+        == "False"
+    )

@@ -95,6 +95,13 @@ def test_predict_json_base64_data_url_and_pixels(client):
     assert client.post("/v1/predict", json={"pixels": pixels}).json()["digit"] == 7
 
 
+def test_a_phone_photo_in_heic_is_read(client):
+    photo = (REPO / "tests" / "data" / "seven-sideways.heic").read_bytes()
+    files = {"image": ("IMG_0001.HEIC", photo, "image/heic")}
+    answer = client.post("/v1/predict", files=files)
+    assert answer.status_code == 200 and answer.json()["digit"] == 7
+
+
 def test_blank_and_refused_pictures_have_no_digit(client):
     blank = client.post("/v1/predict", json={"pixels": [[0] * 28] * 28}).json()
     assert blank["digit"] is None and blank["reason"] == "blank image: no ink found"

@@ -379,3 +379,22 @@ def test_narrow_pads_with_paper_of_either_polarity():
     np.testing.assert_allclose(out[:, 2:6], [[0, 1, 1, 0]] * 4)  # 8 columns squeezed into 4
     np.testing.assert_allclose(P.narrow(1 - grey, 0.5, dark=True)[:, :2], 1)
     assert P.narrow(grey, 0.99, dark=False) is grey  # too little to narrow
+
+
+def test_a_big_photo_is_averaged_down_before_it_is_made_grey():
+    """A 12-megapixel photo is made grey at a fraction of its pixels (1.5 s -> 0.1 s),
+    still at twice the working size or more, and reads as the picture it shows."""
+    small = np.full((300, 400, 3), 230, np.uint8)
+    small[60:240, 180:215] = (30, 30, 90)  # a blue-black stroke on paper
+    big = np.repeat(np.repeat(small, 10, axis=0), 10, axis=1)  # 3000 x 4000
+    scale = P.working_scale(big.shape)
+    shrunk = P.shrink(big, scale)
+    assert shrunk.dtype == np.uint8 and shrunk.shape[2] == 3
+    assert 2 * P.MAX_SIDE <= max(shrunk.shape[:2]) < 4 * P.MAX_SIDE
+    assert np.array_equal(shrunk[100, 100], small[30, 40])  # blocks of paper stay paper
+    assert P.shrink(small, P.working_scale(small.shape)) is small  # nothing to gain
+    as_float = big.astype(np.float32)
+    assert P.shrink(as_float, scale) is as_float  # only decoded pictures (uint8)
+    # The same input as from the small picture, up to resampling at the stroke's edges.
+    difference = np.abs(P.normalize(big).astype(int) - P.normalize(small))
+    assert difference.mean() < 3 and np.count_nonzero(difference > 40) == 0

@@ -90,17 +90,38 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return grey.reshape(image.shape[:2]).astype(np.float32)
 
 
+def working_scale(shape: tuple[int, ...]) -> float:
+    """The scale that brings a picture's longer side into [MIN_SIDE, MAX_SIDE]."""
+    longest = max(shape[:2])
+    return MIN_SIDE / longest if longest < MIN_SIDE else min(1.0, MAX_SIDE / longest)
+
+
 def working_size(grey: np.ndarray) -> np.ndarray:
     """Rescale so the longer side lies in [MIN_SIDE, MAX_SIDE]: tiny scans get room for
     morphology, big photos get cheap."""
-    height, width = grey.shape
-    longest = max(height, width)
-    scale = MIN_SIDE / longest if longest < MIN_SIDE else min(1.0, MAX_SIDE / longest)
+    return rescale(grey, working_scale(grey.shape))
+
+
+def rescale(grey: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
         return grey
+    height, width = grey.shape
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     method = Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.BOX
     return np.asarray(Image.fromarray(grey, mode="F").resize(size, method))
+
+
+def shrink(image: np.ndarray, scale: float) -> np.ndarray:
+    """A ``uint8`` picture that will be scaled by ``scale`` at working size, first averaged
+    over blocks of k x k pixels where that still leaves it twice the working size: a
+    12-megapixel photo is then made grey at a sixteenth of its pixels (0.1 s, not 1.5 s).
+    Other arrays are returned as they are."""
+    factor = int(0.5 / scale) if scale > 0 else 1
+    if factor < 2 or image.dtype != np.uint8 or image.ndim not in (2, 3):
+        return image
+    if image.ndim == 3 and image.shape[2] not in (3, 4):
+        return image  # to_grey says what is wrong with it
+    return np.asarray(Image.fromarray(image).reduce(factor))
 
 
 def ink_is_dark(grey: np.ndarray) -> bool:
@@ -503,7 +524,8 @@ def normalize_stages(image: np.ndarray, ink_dark: bool | None = None, width: flo
     """Every stage for one picture; ``ink_dark`` forces the polarity (None: decide, and
     say in ``unsure`` whether the other one should be read too); ``width`` < 1 reads the
     picture narrowed to that share of its width (``narrow``)."""
-    grey = working_size(to_grey(image))
+    image = np.asarray(image)
+    grey = working_size(to_grey(shrink(image, working_scale(image.shape))))
     dark = ink_is_dark(grey) if ink_dark is None else bool(ink_dark)
     unsure = ink_dark is None and polarity_unsure(grey, dark)
     return _stages(grey, dark, width, unsure)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from digitrec import pipeline as P
@@ -99,8 +98,8 @@ def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
     >>> [d.box for d in segment(load_image("year.png"))]
     [(12, 8, 60, 90), (70, 10, 118, 92), (126, 9, 171, 90), (180, 8, 230, 93)]
     """
-    grey = P.to_grey(image)
-    work = row_working_size(grey)
+    image = np.asarray(image)
+    work = row_working_size(P.to_grey(P.shrink(image, row_scale(image.shape))))
     dark = P.ink_is_dark(work)
     ink = P.ink_map(work, dark)
     groups, height = find_groups(
@@ -112,9 +111,10 @@ def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
     else:
         digits = split_by_reading(ink, groups, height, width, score)
     digits.sort(key=lambda piece: piece.left + piece.right)
-    scale_y, scale_x = grey.shape[0] / work.shape[0], grey.shape[1] / work.shape[1]
+    shape = image.shape[:2]
+    scale_y, scale_x = shape[0] / work.shape[0], shape[1] / work.shape[1]
     return [
-        DigitImage(_original_box(piece, scale_x, scale_y, grey.shape), digit_input(ink, piece))
+        DigitImage(_original_box(piece, scale_x, scale_y, shape), digit_input(ink, piece))
         for piece in digits
     ]
 
@@ -176,16 +176,15 @@ def row_working_size(grey: np.ndarray) -> np.ndarray:
     """``pipeline.working_size`` for a picture of one or two digits, so that a single digit
     gets exactly the model input ``predict`` gives it; a longer row is scaled by its
     shorter side instead, so that its digits keep enough pixels for morphology."""
-    short, long = sorted(grey.shape)
+    return P.rescale(grey, row_scale(grey.shape))
+
+
+def row_scale(shape: tuple[int, ...]) -> float:
+    """The scale ``row_working_size`` applies to a picture of this shape."""
+    short, long = sorted(shape[:2])
     if long <= 2 * short:
-        return P.working_size(grey)
-    scale = min(np.clip(short, P.MIN_SIDE, P.MAX_SIDE / 2) / short, 4 * P.MAX_SIDE / long)
-    if scale == 1.0:
-        return grey
-    height, width = grey.shape
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    method = Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.BOX
-    return np.asarray(Image.fromarray(grey, mode="F").resize(size, method))
+        return P.working_scale(shape)
+    return float(min(np.clip(short, P.MIN_SIDE, P.MAX_SIDE / 2) / short, 4 * P.MAX_SIDE / long))
 
 
 def remove_lines(mask: np.ndarray) -> np.ndarray:

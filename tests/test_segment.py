@@ -306,3 +306,58 @@ def test_only_ink_made_by_mirroring_is_dropped():
     extended[30:40, 0:25] = 0.05  # carried past the edge, the band is paper
     kept = S.drop_mirrored(mask, ink, extended)
     assert not kept[30:40, 0:25].any() and kept[5:35, 40:44].all()
+
+
+def form_row(text: str, comb: bool = False, line: int = 2):
+    """``text`` written one character to a box of a form (or over a comb: a baseline
+    with a short tick between characters), and the characters' true boxes."""
+    image, truth = write_digits(text, gap=30, margin=40)
+    picture = Image.fromarray(image)
+    pen = ImageDraw.Draw(picture)
+    top, bottom = min(b[1] for b in truth) - 14, max(b[3] for b in truth) + 14
+    sides = [b[0] - 15 for b in truth] + [truth[-1][2] + 15]
+    pen.line((sides[0], bottom, sides[-1], bottom), fill=40, width=line)
+    if not comb:
+        pen.line((sides[0], top, sides[-1], top), fill=40, width=line)
+    for x in sides:
+        pen.line(
+            (x, bottom - 0.3 * (bottom - top) if comb else top, x, bottom), fill=40, width=line
+        )
+    return np.asarray(picture), truth, (top, bottom, sides)
+
+
+@pytest.mark.parametrize("comb", [False, True], ids=["boxes", "comb"])
+@pytest.mark.parametrize("line", [1, 3])
+def test_digits_written_one_to_a_box_are_found_without_the_boxes(comb, line):
+    """The sides of a form's boxes (and a comb's ticks) were read as 1s between digits."""
+    image, truth, _ = form_row("2045", comb=comb, line=line)
+    assert_boxes_near(boxes_of(image), truth, tolerance=4)
+
+
+def test_a_thin_stroke_crossing_a_forms_lines_is_writing():
+    """A 1 written over a box's lines runs on past them: it is not a side of the box."""
+    image, truth, (top, bottom, _) = form_row("2045", line=2)
+    picture = Image.fromarray(image)
+    x0, y0, x1, y1 = truth[-1]
+    pen = ImageDraw.Draw(picture)
+    pen.rectangle((x0, y0, x1, y1), fill=235)  # the last box emptied ...
+    x = (x0 + x1) // 2  # ... and a thin 1 written in it, from above its top to below its bottom
+    pen.line((x, top - 8, x, bottom + 8), fill=40, width=3)
+    found = boxes_of(np.asarray(picture))
+    assert len(found) == 4 and found[-1][0] <= x <= found[-1][2]
+    assert found[-1][1] < top and found[-1][3] > bottom
+
+
+def test_boxes_drawn_apart_are_no_digits_but_a_square_zero_is():
+    image, truth = write_digits("2045", gap=40, margin=40)
+    picture = Image.fromarray(image)
+    pen = ImageDraw.Draw(picture)
+    for x0, y0, x1, y1 in truth:
+        pen.rectangle((x0 - 12, y0 - 12, x1 + 12, y1 + 12), outline=40, width=2)
+    assert_boxes_near(boxes_of(np.asarray(picture)), truth, tolerance=4)
+    # A square 0 drawn with a pen as bold as the digits' is writing, not a box.
+    x0, y0, x1, y1 = truth[-1]
+    pen.rectangle((x0 - 14, y0 - 14, x1 + 14, y1 + 14), fill=235)  # the 5 and its box gone
+    pen.rectangle((x0, y0, x1, y1), outline=40, width=9)
+    found = boxes_of(np.asarray(picture))
+    assert len(found) == 4 and np.abs(np.subtract(found[-1], truth[-1])).max() <= 4

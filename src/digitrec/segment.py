@@ -39,6 +39,8 @@ GRID = 0.1  # also a cut candidate every GRID digit heights: junctions off the m
 EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
 LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
 LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
+BOX_TICK = 0.6  # an upright bar off a form's line, shorter than this x digit height: a tick
+FRAME, FRAME_THIN = 0.95, 0.08  # a box drawn on a form: sides filled, and this thin
 LOOP = 0.02  # a hole at least this big (x digit height squared) is a loop: a 0, 6, 8, 9 ...
 RING = 1.5  # a loop's ink: within this many times the usual stroke half-width of its hole
 
@@ -126,7 +128,9 @@ def find_groups(
     ``extended``: the ink map of the picture carried past its edges by repeating them
     (``drop_mirrored``); ``paper_bright``: the picture with paper bright, for dropping
     shading on a page, as the pipeline does (``P.drop_shading``)."""
-    mask = remove_lines(P.ink_mask(ink))
+    raw = P.ink_mask(ink)
+    mask = remove_lines(raw)
+    mask = drop_frames(drop_box_edges(mask, raw & ~mask))
     if extended is not None:
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
@@ -204,6 +208,89 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
             if box[axis].stop - box[axis].start > limit:
                 cleaned |= ndimage.binary_dilation(labels == index) & lost
     return cleaned
+
+
+def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Drop the upright strokes of a form's boxes: digits written one to a box, or over a
+    comb (a baseline with a short tick between digits). Once the long lines of the boxes
+    are gone (``lines``), their sides are straight, thin, upright bars, read as 1s.
+
+    A bar goes when it ends at a removed line at both ends (a box's side), or at one end
+    if it is less than BOX_TICK of the digits' height (a comb's tick). A written 1 is
+    thicker than the lines, not ruler-straight, or runs on past a line it crosses (the
+    crossing was put back, so it does not end there). Where a digit's stroke crosses a
+    bar, the crossing is put back too, as ``pipeline.remove_ruled_lines`` does. Not on
+    squared paper: there the upright lines were removed with the rest, and what is left
+    upright between them is writing."""
+    if not lines.any() or lines.sum(axis=0).max() >= 0.5 * len(lines):
+        return mask
+    starts = np.count_nonzero(lines[0]) + np.count_nonzero(lines[1:] & ~lines[:-1])
+    thickness = np.count_nonzero(lines) / starts  # the lines' mean thickness, in pixels
+    thin = 2 * math.ceil(thickness) + 1  # two neighbouring boxes' sides can touch
+    reach = math.ceil(thickness) + 1  # how near a bar's end must come to a line
+    upright = ndimage.binary_opening(mask, structure=np.ones((max(4, 2 * reach), 1), bool))
+    labels, count = ndimage.label(upright)
+    if not count:
+        return mask
+    tall = digit_height(components(mask))
+    edges = np.zeros_like(mask)
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        rows, cols = box
+        height, width = rows.stop - rows.start, cols.stop - cols.start
+        bar = labels[box] == index
+        if width > thin or height < 3 * width or bar.sum() < 0.8 * height * width:
+            continue  # a digit's stroke, or not a straight bar
+        top = _meets_line(lines, cols, rows.start - 1, -1, reach)
+        bottom = _meets_line(lines, cols, rows.stop, 1, reach)
+        if (top and bottom) or ((top or bottom) and height < BOX_TICK * tall):
+            edges[box] |= bar
+    if not edges.any():
+        return mask
+    edges = ndimage.binary_dilation(edges) & mask
+    cleaned = mask & ~edges
+    crossed = ndimage.binary_closing(cleaned, structure=np.ones((1, thin + 2), bool))
+    return cleaned | (edges & crossed)
+
+
+def drop_frames(mask: np.ndarray) -> np.ndarray:
+    """Drop boxes drawn apart from each other on a form: a piece whose outline is a thin
+    rectangle, every side of it straight and filled (FRAME of its length or more) and
+    thin next to the box (FRAME_THIN of its shorter side), loses that outline, and the
+    thin upright dividers that fill it from top to bottom (boxes side by side); a digit
+    written in a box and touching it keeps the rest of its strokes. A written 0 is
+    neither thin nor straight enough on all four sides."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    cleaned = mask.copy()
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        piece = labels[box] == index
+        height, width = piece.shape
+        band = max(2, math.ceil(FRAME_THIN * min(height, width)))
+        if min(height, width) < 4 * band:
+            continue
+        sides = [piece[:band].any(axis=0), piece[-band:].any(axis=0)]
+        sides += [piece[:, :band].any(axis=1), piece[:, -band:].any(axis=1)]
+        inner = [piece[band : 2 * band].any(axis=0), piece[-2 * band : -band].any(axis=0)]
+        inner += [piece[:, band : 2 * band].any(axis=1), piece[:, -2 * band : -band].any(axis=1)]
+        if min(side.mean() for side in sides) < FRAME or max(i.mean() for i in inner) > 0.5:
+            continue  # not a closed outline, or a bold one (a square 0)
+        outline = np.zeros_like(piece)
+        outline[:band] = outline[-band:] = outline[:, :band] = outline[:, -band:] = True
+        # Boxes side by side are one frame with upright dividers from top to bottom.
+        full = piece[band:-band].mean(axis=0) >= FRAME
+        runs, n_runs = ndimage.label(full)
+        for run in range(1, n_runs + 1):
+            if np.count_nonzero(runs == run) <= band:
+                outline[:, runs == run] = True
+        region = cleaned[box]
+        region &= ~(piece & outline)
+    return cleaned
+
+
+def _meets_line(lines: np.ndarray, cols: slice, row: int, step: int, reach: int) -> bool:
+    """Going from ``row`` by ``step`` in columns ``cols``: is a removed line within
+    ``reach`` rows?"""
+    rows = [r for r in range(row, row + step * reach, step) if 0 <= r < len(lines)]
+    return bool(lines[rows, cols].any())
 
 
 def components(mask: np.ndarray) -> list[Piece]:

@@ -7,7 +7,8 @@ Each field is 3-6 MNIST digits, each written in its own printed box (varied in s
 place, as people write), in these layouts: boxes side by side, a comb (a baseline with a
 short tick between digits), thin and thick lines, boxes drawn apart, small boxes (a
 low-resolution scan), digits larger than their boxes, a blurred and noisy photo, and the
-field turned 1.5 degrees. Counts the fields read exactly. For comparison, the same
+field turned 1.5 degrees. Counts the fields read exactly, and for one digit in one box
+of each layout, the digits ``digitrec predict`` reads right. For comparison, the same
 digits are also read with the lines left out (``no lines``), which is the most the
 lines' removal can give. Tune on ``--split train``; report ``--split test`` with a seed
 not used to choose anything. Writes bench/results/read-forms-<date>.json.
@@ -24,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from digitrec.artifact import load_model
 from digitrec.data import load_dataset
+from digitrec.predict import predict
 from digitrec.read import read
 
 PAPER, LINE = 245, 60
@@ -111,8 +113,19 @@ def main() -> None:
         if name != "no lines":
             right_with_lines += right
         wrong = [[t, x] for t, x in zip(truths, texts, strict=True) if t != x]
-        layouts[name] = {"fields read right": right, "wrong (truth, read)": wrong[:5]}
-        print(f"{name:26} {right}/{args.n}", flush=True)
+        labels, singles = [], []
+        for k in range(args.n):
+            rng = np.random.default_rng([args.seed, k, 1])
+            one = int(rng.integers(len(mnist.labels)))
+            labels.append(int(mnist.labels[one]))
+            singles.append(form_field([mnist.images[one]], rng, **layout))
+        alone = sum(p.digit == t for p, t in zip(predict(model, singles), labels, strict=True))
+        layouts[name] = {
+            "fields read right": right,
+            "wrong (truth, read)": wrong[:5],
+            "one digit in one box, predict right": alone,
+        }
+        print(f"{name:26} read {right}/{args.n}, predict {alone}/{args.n}", flush=True)
     total = args.n * (len(LAYOUTS) - 1)
     result["fields read right, with lines"] = f"{right_with_lines} of {total}"
     result["layouts"] = layouts

@@ -167,6 +167,33 @@ def test_ruled_lines_go_but_a_digits_bar_stays():
     np.testing.assert_array_equal(P.remove_ruled_lines(tight_seven), tight_seven)
 
 
+def test_a_box_printed_round_a_digit_goes_but_a_square_zero_stays():
+    mask = np.zeros((120, 160), bool)
+    mask[20:22, 30:130] = mask[98:100, 30:130] = True  # a form's box, 2 px lines ...
+    mask[20:100, 30:32] = mask[20:100, 128:130] = True
+    mask[20:100, 79:81] = True  # ... of two boxes side by side
+    mask[35:99, 50:56] = True  # a 1 touching the box's bottom line
+    mask[40:46, 90:118] = mask[40:90, 112:118] = True  # a 7 in the second box
+    cleaned = P.drop_frames(mask)
+    assert not cleaned[20:22].any() and not cleaned[:, 128:130].any()
+    assert not cleaned[50:90, 79:81].any()  # the divider between the boxes
+    assert cleaned[35:98, 50:56].all() and cleaned[40:46, 92:118].all()  # strokes whole
+    zero = np.zeros((120, 160), bool)
+    zero[20:100, 50:110] = True
+    zero[29:91, 59:101] = False  # a square 0 written with a 9 px pen
+    np.testing.assert_array_equal(P.drop_frames(zero), zero)
+
+
+def test_a_digit_in_a_printed_box_is_read_without_the_box():
+    """A photo of one box of a form: the box was kept as the digit and read as a 0."""
+    image = np.full((110, 110), 240, np.uint8)
+    image[20:22, 20:90] = image[88:90, 20:90] = image[20:90, 20:22] = image[20:90, 88:90] = 50
+    image[30:80, 52:58] = 30  # a 1
+    stages = P.normalize_stages(image)
+    rows, cols = np.nonzero(stages.cleaned)
+    assert np.ptp(cols) < 0.2 * np.ptp(rows)  # the stroke alone: tall and thin
+
+
 def test_components_drop_specks_and_paper_edges_not_digit_pieces():
     mask = np.zeros((200, 200), bool)
     mask[:, :15] = True  # dark table along the left edge

@@ -13,6 +13,7 @@ runs them all and ``normalize_stages`` returns every intermediate for ``--explai
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,8 @@ SQUARE = 1.25
 # 401; 630 blank pages, seed 402) digits read right went 621 -> 624, blanks refused
 # 614 -> 623.
 SHADE, SHADE_MARGIN = 0.3, 0.05
+FRAME, FRAME_THIN = 0.95, 0.08  # a box printed on a form: sides this filled, this thin
+FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of its line
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -328,6 +331,51 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     return cleaned | (mask & crossed)
 
 
+def drop_frames(mask: np.ndarray) -> np.ndarray:
+    """Drop boxes drawn apart from each other on a form: a piece whose outline is a thin
+    rectangle, every side of it straight and filled (FRAME of its length or more) and
+    thin next to the box (FRAME_THIN of its shorter side), loses that outline, and the
+    thin upright dividers that fill it from top to bottom (boxes side by side); a digit
+    written in a box and touching it keeps the rest of its strokes. A written 0 is
+    neither thin nor straight enough on all four sides."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    cleaned = mask.copy()
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        piece = labels[box] == index
+        height, width = piece.shape
+        band = max(2, math.ceil(FRAME_THIN * min(height, width)))
+        if min(height, width) < 4 * band:
+            continue
+        sides = [piece[:band].any(axis=0), piece[-band:].any(axis=0)]
+        sides += [piece[:, :band].any(axis=1), piece[:, -band:].any(axis=1)]
+        inner = [piece[band : 2 * band].any(axis=0), piece[-2 * band : -band].any(axis=0)]
+        inner += [piece[:, band : 2 * band].any(axis=1), piece[:, -2 * band : -band].any(axis=1)]
+        if min(side.mean() for side in sides) < FRAME or max(i.mean() for i in inner) > 0.5:
+            continue  # not a closed outline, or a bold one (a square 0)
+        # The outline: the rows and columns of the edge bands that the lines fill (a
+        # third of them or more, so a slightly turned box still goes), not the strokes
+        # of a digit that cross a band.
+        outline = np.zeros_like(piece)
+        for rows in (slice(0, band), slice(height - band, height)):
+            outline[rows][piece[rows].mean(axis=1) >= FRAME_LINE] = True
+        for cols in (slice(0, band), slice(width - band, width)):
+            outline[:, cols][:, piece[:, cols].mean(axis=0) >= FRAME_LINE] = True
+        # Boxes side by side are one frame with upright dividers from top to bottom.
+        full = piece[band:-band].mean(axis=0) >= FRAME
+        runs, n_runs = ndimage.label(full)
+        for run in range(1, n_runs + 1):
+            if np.count_nonzero(runs == run) <= band:
+                outline[:, runs == run] = True
+        outline &= piece
+        rest = piece & ~outline
+        # Where a stroke crosses the outline (ink on both sides of it), it is put back.
+        bridge = np.ones((band + 2, 1), bool)
+        crossed = ndimage.binary_closing(rest, bridge) | ndimage.binary_closing(rest, bridge.T)
+        region = cleaned[box]
+        region &= ~(outline & ~crossed)
+    return cleaned
+
+
 def drop_shading(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
     """Drop the pieces of ``mask`` that are not darker than their surroundings: the tip
     of a shadow, where the paper estimate runs across the shadow's edge at the
@@ -563,7 +611,7 @@ def _ink(grey: np.ndarray, dark: bool) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """The ink map, its mask, and the mask without ruled lines."""
     ink = ink_map(grey, dark)
     mask = ink_mask(ink)
-    return ink, mask, remove_ruled_lines(mask)
+    return ink, mask, drop_frames(remove_ruled_lines(mask))
 
 
 def normalize(image: np.ndarray) -> np.ndarray:

@@ -40,7 +40,6 @@ EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
 LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
 LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
 BOX_TICK = 0.6  # an upright bar off a form's line, shorter than this x digit height: a tick
-FRAME, FRAME_THIN = 0.95, 0.08  # a box drawn on a form: sides filled, and this thin
 LOOP = 0.02  # a hole at least this big (x digit height squared) is a loop: a 0, 6, 8, 9 ...
 RING = 1.5  # a loop's ink: within this many times the usual stroke half-width of its hole
 
@@ -130,7 +129,7 @@ def find_groups(
     shading on a page, as the pipeline does (``P.drop_shading``)."""
     raw = P.ink_mask(ink)
     mask = remove_lines(raw)
-    mask = drop_frames(drop_box_edges(mask, raw & ~mask))
+    mask = P.drop_frames(drop_box_edges(mask, raw & ~mask))
     if extended is not None:
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
@@ -250,40 +249,6 @@ def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
     cleaned = mask & ~edges
     crossed = ndimage.binary_closing(cleaned, structure=np.ones((1, thin + 2), bool))
     return cleaned | (edges & crossed)
-
-
-def drop_frames(mask: np.ndarray) -> np.ndarray:
-    """Drop boxes drawn apart from each other on a form: a piece whose outline is a thin
-    rectangle, every side of it straight and filled (FRAME of its length or more) and
-    thin next to the box (FRAME_THIN of its shorter side), loses that outline, and the
-    thin upright dividers that fill it from top to bottom (boxes side by side); a digit
-    written in a box and touching it keeps the rest of its strokes. A written 0 is
-    neither thin nor straight enough on all four sides."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    cleaned = mask.copy()
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        piece = labels[box] == index
-        height, width = piece.shape
-        band = max(2, math.ceil(FRAME_THIN * min(height, width)))
-        if min(height, width) < 4 * band:
-            continue
-        sides = [piece[:band].any(axis=0), piece[-band:].any(axis=0)]
-        sides += [piece[:, :band].any(axis=1), piece[:, -band:].any(axis=1)]
-        inner = [piece[band : 2 * band].any(axis=0), piece[-2 * band : -band].any(axis=0)]
-        inner += [piece[:, band : 2 * band].any(axis=1), piece[:, -2 * band : -band].any(axis=1)]
-        if min(side.mean() for side in sides) < FRAME or max(i.mean() for i in inner) > 0.5:
-            continue  # not a closed outline, or a bold one (a square 0)
-        outline = np.zeros_like(piece)
-        outline[:band] = outline[-band:] = outline[:, :band] = outline[:, -band:] = True
-        # Boxes side by side are one frame with upright dividers from top to bottom.
-        full = piece[band:-band].mean(axis=0) >= FRAME
-        runs, n_runs = ndimage.label(full)
-        for run in range(1, n_runs + 1):
-            if np.count_nonzero(runs == run) <= band:
-                outline[:, runs == run] = True
-        region = cleaned[box]
-        region &= ~(piece & outline)
-    return cleaned
 
 
 def _meets_line(lines: np.ndarray, cols: slice, row: int, step: int, reach: int) -> bool:

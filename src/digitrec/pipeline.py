@@ -341,11 +341,11 @@ def drop_frames(mask: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     cleaned = mask.copy()
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        piece = labels[box] == index
-        height, width = piece.shape
+        height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
         band = max(2, math.ceil(FRAME_THIN * min(height, width)))
         if min(height, width) < 4 * band:
-            continue
+            continue  # a speck or a stroke, too small to be a box round a digit
+        piece = labels[box] == index
         sides = [piece[:band].any(axis=0), piece[-band:].any(axis=0)]
         sides += [piece[:, :band].any(axis=1), piece[:, -band:].any(axis=1)]
         inner = [piece[band : 2 * band].any(axis=0), piece[-2 * band : -band].any(axis=0)]

@@ -190,6 +190,12 @@ def test_uploaded_photos_and_numbers(page):
     assert page.locator("#photo").is_visible()
 
 
+def test_an_iphone_photo_is_read_though_the_browser_cannot_show_it(page):
+    page.set_input_files("#upload", str(REPO / "tests" / "data" / "seven-sideways.heic"))
+    shown(page, "digit", "7")
+    page.wait_for_function("document.getElementById('photo').hidden")  # no broken icon
+
+
 def drop(page, name: str, data: bytes | int) -> None:
     """Drop a file on the drawing pad, as a drag and drop from the desktop does; ``data``
     is its content, or a size for a file of zeros."""

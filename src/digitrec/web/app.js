@@ -11,6 +11,9 @@ const SEND_SIDE = 64;
 const canvas = document.getElementById("canvas");
 const pad = document.getElementById("pad");
 const photo = document.getElementById("photo");
+// A photo the browser cannot show (HEIC, outside Safari) is still read by the server:
+// only its preview is left out, instead of a broken-image icon.
+photo.addEventListener("error", () => (photo.hidden = true));
 const prediction = document.getElementById("prediction");
 const reason = document.getElementById("reason");
 const top3 = document.getElementById("top3");

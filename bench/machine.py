@@ -3,6 +3,7 @@ was, so that numbers from different runs (and machines) are compared knowingly."
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -50,3 +51,17 @@ def write_result(result: dict, name: str, output: Path | None = None) -> Path:
     output.write_text(text)
     print(f"wrote {output}", file=sys.stderr)
     return output
+
+
+def made_up_digits_parser(doc: str, n: int, n_help: str, seed: int) -> argparse.ArgumentParser:
+    """The options of a bench that writes made-up pictures from MNIST digits: the data,
+    the model, how many pictures, their seed, the split the digits come from (tune on
+    train, report test), and where the result goes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--model", help="a 28x28 .digitrec file (default: the bundled model)")
+    parser.add_argument("--n", type=int, default=n, help=n_help)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--split", default="test", choices=("train", "test"))
+    parser.add_argument("--output", type=Path)
+    return parser

@@ -16,11 +16,8 @@ not used to choose anything. Writes bench/results/read-forms-<date>.json.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from machine import header, write_result
+from machine import header, made_up_digits_parser, write_result
 from PIL import Image, ImageDraw, ImageFilter
 
 from digitrec.artifact import load_model
@@ -88,14 +85,7 @@ def form_field(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--model", help="a 28x28 .digitrec file (default: the bundled model)")
-    parser.add_argument("--n", type=int, default=20, help="fields per layout")
-    parser.add_argument("--seed", type=int, default=2000)
-    parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--output", type=Path)
-    args = parser.parse_args()
+    args = made_up_digits_parser(__doc__, 20, "fields per layout", 2000).parse_args()
 
     model = load_model(args.model)
     mnist = load_dataset("mnist", args.split, data_dir=args.data_dir)

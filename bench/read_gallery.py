@@ -14,11 +14,8 @@ not used to choose anything. Writes bench/results/read-gallery-<date>.json.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from machine import header, write_result
+from machine import header, made_up_digits_parser, write_result
 from read_numbers import GAPS, number_ink
 
 from digitrec import gallery
@@ -28,14 +25,8 @@ from digitrec.read import read
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--model", help="a 28x28 .digitrec file (default: the bundled model)")
-    parser.add_argument("--n", type=int, default=30, help="numbers and blank rows per condition")
-    parser.add_argument("--seed", type=int, default=601)
-    parser.add_argument("--split", default="test", choices=("train", "test"))
+    parser = made_up_digits_parser(__doc__, 30, "numbers and blank rows per condition", 601)
     parser.add_argument("--spacing", default="apart", choices=tuple(GAPS))
-    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
     model = load_model(args.model)

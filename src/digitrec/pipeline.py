@@ -325,20 +325,30 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
                 widest = max(widest, thickness + 2)
     if widest == 0:
         return cleaned
-    bridge = widest + 2
-    crossed = ndimage.binary_closing(cleaned, structure=np.ones((bridge, 1), bool))
-    crossed |= ndimage.binary_closing(cleaned, structure=np.ones((1, bridge), bool))
-    return cleaned | (mask & crossed)
+    return put_back_crossings(cleaned, mask & ~cleaned, widest + 2)
+
+
+def put_back_crossings(
+    kept: np.ndarray, removed: np.ndarray, bridge: int, level_lines: bool = True
+) -> np.ndarray:
+    """``kept`` with the pixels of a removed line (``removed``) put back where a stroke
+    crosses it: where ``kept`` has ink on both sides of the line within ``bridge`` pixels
+    (left and right of an upright line; also above and below a level one, unless
+    ``level_lines`` is False)."""
+    crossed = ndimage.binary_closing(kept, structure=np.ones((1, bridge), bool))
+    if level_lines:
+        crossed |= ndimage.binary_closing(kept, structure=np.ones((bridge, 1), bool))
+    return kept | (removed & crossed)
 
 
 def drop_frames(mask: np.ndarray) -> np.ndarray:
-    """Drop boxes drawn apart from each other on a form: a piece whose outline is a thin
+    """Drop a form's printed boxes, apart or side by side: a piece whose outline is a thin
     rectangle, every side of it straight and filled (FRAME of its length or more) and
     thin next to the box (FRAME_THIN of its shorter side), loses that outline, and the
     thin upright dividers that fill it from top to bottom (boxes side by side); a digit
     written in a box and touching it keeps the rest of its strokes. A written 0 is
     neither thin nor straight enough on all four sides."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     cleaned = mask.copy()
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
@@ -367,12 +377,9 @@ def drop_frames(mask: np.ndarray) -> np.ndarray:
             if np.count_nonzero(runs == run) <= band:
                 outline[:, runs == run] = True
         outline &= piece
-        rest = piece & ~outline
-        # Where a stroke crosses the outline (ink on both sides of it), it is put back.
-        bridge = np.ones((band + 2, 1), bool)
-        crossed = ndimage.binary_closing(rest, bridge) | ndimage.binary_closing(rest, bridge.T)
+        kept = put_back_crossings(piece & ~outline, outline, band + 2)
         region = cleaned[box]
-        region &= ~(outline & ~crossed)
+        region &= ~(piece & ~kept)
     return cleaned
 
 

@@ -246,9 +246,7 @@ def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
     if not edges.any():
         return mask
     edges = ndimage.binary_dilation(edges) & mask
-    cleaned = mask & ~edges
-    crossed = ndimage.binary_closing(cleaned, structure=np.ones((1, thin + 2), bool))
-    return cleaned | (edges & crossed)
+    return P.put_back_crossings(mask & ~edges, edges, thin + 2, level_lines=False)
 
 
 def _meets_line(lines: np.ndarray, cols: slice, row: int, step: int, reach: int) -> bool:

@@ -18,9 +18,11 @@ from digitrec.predict import (
     iter_predict,
     list_sources,
     predict,
+    side_by_side,
 )
 from digitrec.preprocess import Reading
 from tests.test_pipeline import bold_ring, stretched_one
+from tests.test_segment import write_digits
 
 
 def paper_photo(image8: np.ndarray, path) -> None:
@@ -221,3 +223,52 @@ def test_a_bold_digit_cropped_tight_is_read_with_the_right_polarity(tmp_path):
         assert answer.digit == 0, answer
         assert answer.ink_dark == answer.source.endswith("dark.png")
         assert answer.readings == []
+
+
+def test_side_by_side_sees_neighbours_kept_with_a_digit():
+    bars = np.zeros((28, 28), np.uint8)
+    bars[4:24, 6:9] = 255
+    assert not side_by_side(bars)  # one digit
+    bars[4:24, 16:20] = 255
+    assert side_by_side(bars)  # two, with paper between
+    bars[4:24, 9:16] = 90
+    assert not side_by_side(bars)  # joined: one piece of ink
+    dot = np.zeros((28, 28), np.uint8)
+    dot[4:24, 6:9] = dot[20:23, 16:19] = 255
+    assert not side_by_side(dot)  # a digit and a mark beside it
+
+
+class _SureFours:
+    """A stand-in model that reads anything as a 4, 99% sure."""
+
+    input_size = (28, 28)
+    calibration = Calibration()
+
+    def scores(self, inputs):
+        digits = np.full((len(inputs), 10), 0.001)
+        digits[:, 4] = 0.991
+        return digits, np.zeros(len(inputs))
+
+
+def test_a_number_is_not_read_as_one_digit():
+    one, _ = write_digits("3")
+    number, _ = write_digits("307", gap=30)
+    single, several = predict(_SureFours(), [one, number])
+    assert single.digit == 4 and single.reason is None
+    # A sure 4 for the whole row, as a model may say of digits squeezed into one box: the
+    # model input shows them side by side, so the row is read as a number instead.
+    assert several.digit is None
+    assert (
+        several.reason
+        == '3 digits in a row, not one: read as a number (digitrec read), it says "444"'
+    )
+
+
+def test_a_refused_number_says_what_it_reads():
+    from digitrec.artifact import load_model
+
+    picture = load("examples/number-307.png")
+    [answer] = predict(load_model(), picture)
+    assert answer.digit is None and answer.reason.endswith('it says "307"')
+    [seven] = predict(load_model(), load("examples/seven.png"))
+    assert seven.digit == 7 and seven.reason is None

@@ -86,6 +86,15 @@ def test_blank_pictures_have_no_digits():
     assert S.segment(dust) == []
 
 
+def test_digits_apart_are_found_only_when_no_group_needs_a_cut():
+    image, truth = write_digits("307")
+    assert_boxes_near([d.box for d in S.digits_apart(image)], truth, tolerance=3)
+    assert [d.box for d in S.digits_apart(image)] == boxes_of(image)
+    assert S.digits_apart(write_digits("7")[0]) == []  # one digit is no number
+    assert S.digits_apart(write_digits("4040", gap=-3)[0]) == []  # touching: a cut is a guess
+    assert S.digits_apart(np.full((60, 200), 230, np.uint8)) == []
+
+
 def test_touching_digits_are_split_by_width():
     image, truth = write_digits("4040", gap=-3)
     assert S.components(S.remove_lines(P.ink_mask(P.ink_map(P.to_grey(image))))).__len__() == 1

@@ -100,20 +100,43 @@ def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
     [(12, 8, 60, 90), (70, 10, 118, 92), (126, 9, 171, 90), (180, 8, 230, 93)]
     """
     image = np.asarray(image)
+    ink, groups, height = _groups(image)
+    width = typical_width(groups, height)
+    if score is None:
+        digits = [piece for group in groups for piece in split_wide(group, height, width)]
+    else:
+        digits = split_by_reading(ink, groups, height, width, score)
+    return _digit_images(image, ink, digits)
+
+
+def digits_apart(image: np.ndarray) -> list[DigitImage]:
+    """The digits of a number whose digits stand apart, left to right; [] unless the
+    picture holds at least two groups and none of them is wide enough to hold touching
+    digits. Cautious on purpose, for telling a number from one digit (``predict``): a
+    letter or a scribble is one group, or is cut into strokes that pass for 1s."""
+    image = np.asarray(image)
+    ink, groups, height = _groups(image)
+    if len(groups) < 2 or any(group.width > WIDE * height for group in groups):
+        return []
+    return _digit_images(image, ink, groups)
+
+
+def _groups(image: np.ndarray) -> tuple[np.ndarray, list[Piece], float]:
+    """The picture's ink map at the row working size, its groups and the digit height."""
     work = row_working_size(P.to_grey(P.shrink(image, row_scale(image.shape))))
     dark = P.ink_is_dark(work)
     ink = P.ink_map(work, dark)
     groups, height = find_groups(
         ink, P.ink_map(work, dark, extend=True), work if dark else 1.0 - work
     )
-    width = typical_width(groups, height)
-    if score is None:
-        digits = [piece for group in groups for piece in split_wide(group, height, width)]
-    else:
-        digits = split_by_reading(ink, groups, height, width, score)
-    digits.sort(key=lambda piece: piece.left + piece.right)
+    return ink, groups, height
+
+
+def _digit_images(image: np.ndarray, ink: np.ndarray, digits: list[Piece]) -> list[DigitImage]:
+    """Each piece's box in the original picture and its model input, left to right."""
+    digits = sorted(digits, key=lambda piece: piece.left + piece.right)
     shape = image.shape[:2]
-    scale_y, scale_x = shape[0] / work.shape[0], shape[1] / work.shape[1]
+    scale_y, scale_x = shape[0] / ink.shape[0], shape[1] / ink.shape[1]
     return [
         DigitImage(_original_box(piece, scale_x, scale_y, shape), digit_input(ink, piece))
         for piece in digits

@@ -26,6 +26,7 @@ MIN_INK = 0.12  # weakest ink contrast (relative to paper) that counts as writin
 MIN_DIGIT = 6  # pixels at working size: a smaller mark is dust, not writing
 TARGET_STROKE = 0.13  # MNIST stroke width as a fraction of the 20-pixel box
 UNEVEN = 0.1  # light falling off by more than this across the page is uneven lighting
+LINE_SPAN = 0.8  # a ruled line runs straight across at least this share of the picture
 # A piece along at least EDGE_ALONG of one side that reaches less than EDGE_BAND of the
 # way in is a band along the edge (a paper edge, the table), not writing.
 EDGE_ALONG, EDGE_BAND = 0.8, 0.35
@@ -312,7 +313,7 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     widest = 0
     for axis in (0, 1):  # 1: horizontal lines, 0: vertical lines
         length, across = mask.shape[axis], mask.shape[1 - axis]
-        run = max(3, int(across * 0.8))
+        run = max(3, int(across * LINE_SPAN))
         shape = (1, run) if axis == 0 else (run, 1)
         lines = ndimage.binary_opening(mask, structure=np.ones(shape, bool))
         if not lines.any():

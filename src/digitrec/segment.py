@@ -39,9 +39,16 @@ GRID = 0.1  # also a cut candidate every GRID digit heights: junctions off the m
 EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
 LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
 LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
-BOX_TICK = 0.6  # an upright bar off a form's line, shorter than this x digit height: a tick
+BOX_TICK = 0.7  # an upright bar off a form's line, shorter than this x digit height: a tick
+# An upright bar fills at least BAR_FILL of its box: straight, not a curve (a box's side
+# fills about 0.7 once a turned form is levelled, which frays its lines).
+BAR_FILL = 0.6
 LOOP = 0.02  # a hole at least this big (x digit height squared) is a loop: a 0, 6, 8, 9 ...
 RING = 1.5  # a loop's ink: within this many times the usual stroke half-width of its hole
+# A form or a ruled page photographed turned by up to TURN degrees is levelled first, so
+# its lines lie along one row of pixels, as their removal needs: angles tried TURN_STEP
+# apart, then TURN_FINE apart around the best.
+TURN, TURN_STEP, TURN_FINE = 5.0, 0.25, 0.05
 
 # Model inputs (n, 28, 28) -> how well each reads as one digit (higher is better).
 Scorer = Callable[[np.ndarray], Sequence[float]]
@@ -100,13 +107,13 @@ def segment(image: np.ndarray, score: Scorer | None = None) -> list[DigitImage]:
     [(12, 8, 60, 90), (70, 10, 118, 92), (126, 9, 171, 90), (180, 8, 230, 93)]
     """
     image = np.asarray(image)
-    ink, groups, height = _groups(image)
+    ink, groups, height, turn = _groups(image)
     width = typical_width(groups, height)
     if score is None:
         digits = [piece for group in groups for piece in split_wide(group, height, width)]
     else:
         digits = split_by_reading(ink, groups, height, width, score)
-    return _digit_images(image, ink, digits)
+    return _digit_images(image, ink, digits, turn)
 
 
 def digits_apart(image: np.ndarray) -> list[DigitImage]:
@@ -115,30 +122,98 @@ def digits_apart(image: np.ndarray) -> list[DigitImage]:
     digits. Cautious on purpose, for telling a number from one digit (``predict``): a
     letter or a scribble is one group, or is cut into strokes that pass for 1s."""
     image = np.asarray(image)
-    ink, groups, height = _groups(image)
+    ink, groups, height, turn = _groups(image)
     if len(groups) < 2 or any(group.width > WIDE * height for group in groups):
         return []
-    return _digit_images(image, ink, groups)
+    return _digit_images(image, ink, groups, turn)
 
 
-def _groups(image: np.ndarray) -> tuple[np.ndarray, list[Piece], float]:
-    """The picture's ink map at the row working size, its groups and the digit height."""
+@dataclass(frozen=True)
+class Turn:
+    """How the working picture was levelled: turned by ``angle`` degrees (``level``),
+    from ``before`` to ``after`` (height, width)."""
+
+    angle: float
+    before: tuple[int, int]
+    after: tuple[int, int]
+
+    def back(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points of the levelled picture -> the same points before it was turned."""
+        theta = math.radians(self.angle)
+        (yb, xb), (ya, xa) = ((np.asarray(s) - 1) / 2 for s in (self.before, self.after))
+        x, y = np.asarray(x, float) - xa, np.asarray(y, float) - ya
+        return (
+            math.cos(theta) * x - math.sin(theta) * y + xb,
+            math.sin(theta) * x + math.cos(theta) * y + yb,
+        )
+
+
+def _groups(image: np.ndarray) -> tuple[np.ndarray, list[Piece], float, Turn | None]:
+    """The picture's ink map at the row working size (levelled, if its lines are turned),
+    its groups, the digit height, and how it was levelled."""
     work = row_working_size(P.to_grey(P.shrink(image, row_scale(image.shape))))
     dark = P.ink_is_dark(work)
     ink = P.ink_map(work, dark)
+    turn = None
+    angle = line_angle(P.ink_mask(ink))
+    if angle:
+        levelled = level(work, angle)
+        turn = Turn(angle, work.shape, levelled.shape)
+        work, ink = levelled, P.ink_map(levelled, dark)
     groups, height = find_groups(
         ink, P.ink_map(work, dark, extend=True), work if dark else 1.0 - work
     )
-    return ink, groups, height
+    return ink, groups, height, turn
 
 
-def _digit_images(image: np.ndarray, ink: np.ndarray, digits: list[Piece]) -> list[DigitImage]:
+def line_angle(mask: np.ndarray) -> float:
+    """How many degrees the picture's long lines (a form's, a ruled page's) are turned
+    from level, up to TURN: 0.0 when they lie level already or there are none.
+
+    At each angle the ink is sheared so that a line at that angle lies along one row, and
+    the columns that row crosses are counted. A line needs LINE_SPAN of the width; a row
+    of digits crosses much less. Several angles fit a thick line about as well: the middle
+    one is taken."""
+    rows, cols = np.nonzero(mask)
+    width = mask.shape[1]
+    if rows.size == 0:
+        return 0.0
+
+    def crossed(angle: float) -> int:
+        shifted = rows - np.rint(cols * math.tan(math.radians(angle))).astype(int)
+        shifted -= shifted.min()
+        hit = np.zeros((shifted.max() + 1, width), bool)
+        hit[shifted, cols] = True
+        return int(hit.sum(axis=1).max())
+
+    if crossed(0.0) >= P.LINE_SPAN * width:
+        return 0.0
+    coarse = np.arange(-TURN, TURN + TURN_STEP / 2, TURN_STEP)
+    best = coarse[int(np.argmax([crossed(a) for a in coarse]))]
+    fine = np.arange(best - 2 * TURN_STEP, best + 2 * TURN_STEP + TURN_FINE / 2, TURN_FINE)
+    counts = np.array([crossed(a) for a in fine])
+    if counts.max() < P.LINE_SPAN * width:
+        return 0.0
+    return round(float(fine[counts >= counts.max() - 0.01 * width].mean()), 3)
+
+
+def level(grey: np.ndarray, angle: float) -> np.ndarray:
+    """The picture turned by ``angle`` degrees so that lines at that angle lie level,
+    grown to keep every pixel; the new corners repeat the nearest edge, not a flat fill
+    whose border would read as ink."""
+    return ndimage.rotate(grey, angle, reshape=True, order=1, mode="nearest")
+
+
+def _digit_images(
+    image: np.ndarray, ink: np.ndarray, digits: list[Piece], turn: Turn | None = None
+) -> list[DigitImage]:
     """Each piece's box in the original picture and its model input, left to right."""
     digits = sorted(digits, key=lambda piece: piece.left + piece.right)
     shape = image.shape[:2]
-    scale_y, scale_x = shape[0] / ink.shape[0], shape[1] / ink.shape[1]
+    work = turn.before if turn else ink.shape
+    scale_y, scale_x = shape[0] / work[0], shape[1] / work[1]
     return [
-        DigitImage(_original_box(piece, scale_x, scale_y, shape), digit_input(ink, piece))
+        DigitImage(_original_box(piece, scale_x, scale_y, shape, turn), digit_input(ink, piece))
         for piece in digits
     ]
 
@@ -260,16 +335,28 @@ def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
         rows, cols = box
         height, width = rows.stop - rows.start, cols.stop - cols.start
         bar = labels[box] == index
-        if width > thin or height < 3 * width or bar.sum() < 0.8 * height * width:
+        fill = bar.sum() / (height * width)
+        if width > thin or height < 3 * width or fill < BAR_FILL:
             continue  # a digit's stroke, or not a straight bar
         top = _meets_line(lines, cols, rows.start - 1, -1, reach)
         bottom = _meets_line(lines, cols, rows.stop, 1, reach)
-        if (top and bottom) or ((top or bottom) and height < BOX_TICK * tall):
+        # A tick ends in paper; the stem of a 9 that reaches the line below it runs on
+        # into the 9's loop.
+        past = range(rows.stop, rows.stop + reach) if top else range(rows.start - reach, rows.start)
+        free = _ends_in_paper(mask, past, cols, reach)
+        if (top and bottom) or ((top or bottom) and height < BOX_TICK * tall and free):
             edges[box] |= bar
     if not edges.any():
         return mask
     edges = ndimage.binary_dilation(edges) & mask
     return P.put_back_crossings(mask & ~edges, edges, thin + 2, level_lines=False)
+
+
+def _ends_in_paper(mask: np.ndarray, rows: range, cols: slice, reach: int) -> bool:
+    """No ink in ``rows`` (just past a bar's end) across its columns and ``reach`` either
+    side."""
+    rows = range(max(0, rows.start), min(len(mask), rows.stop))
+    return not mask[rows.start : rows.stop, max(0, cols.start - reach) : cols.stop + reach].any()
 
 
 def _meets_line(lines: np.ndarray, cols: slice, row: int, step: int, reach: int) -> bool:
@@ -605,11 +692,17 @@ def digit_input(ink: np.ndarray, piece: Piece) -> np.ndarray:
     return P.centre_in_box(thick_ink, thick)
 
 
-def _original_box(piece: Piece, scale_x: float, scale_y: float, shape) -> tuple[int, ...]:
+def _original_box(
+    piece: Piece, scale_x: float, scale_y: float, shape, turn: Turn | None = None
+) -> tuple[int, ...]:
     height, width = shape
+    left, top, right, bottom = piece.left, piece.top, piece.right, piece.bottom
+    if turn is not None:  # the box round the piece's corners, turned back
+        x, y = turn.back(np.array([left, right, left, right]), np.array([top, top, bottom, bottom]))
+        left, right, top, bottom = x.min(), x.max(), y.min(), y.max()
     return (
-        max(0, math.floor(piece.left * scale_x)),
-        max(0, math.floor(piece.top * scale_y)),
-        min(width, math.ceil(piece.right * scale_x)),
-        min(height, math.ceil(piece.bottom * scale_y)),
+        max(0, math.floor(left * scale_x)),
+        max(0, math.floor(top * scale_y)),
+        min(width, math.ceil(right * scale_x)),
+        min(height, math.ceil(bottom * scale_y)),
     )

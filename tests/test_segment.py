@@ -439,3 +439,29 @@ def test_a_stem_that_reaches_a_combs_line_is_no_tick():
     found = boxes_of(np.asarray(picture))
     assert len(found) == 2
     assert found[0][3] >= 146  # the 9 still reaches the line
+
+
+def test_a_frayed_side_is_straight_and_a_slanted_one_is_not():
+    frayed = np.zeros((40, 4), bool)  # a box's side once a turned form is levelled
+    for row in range(40):
+        start = (row // 3) % 2
+        frayed[row, start : start + 2 + row % 2] = True
+    assert frayed.mean() < 0.8 and S._drift(frayed) <= S.BAR_DRIFT
+    slanted = np.zeros((40, 9), bool)  # a thin 1, written
+    for row in range(40):
+        slanted[row, row // 7 : row // 7 + 4] = True
+    assert S._drift(slanted) > S.BAR_DRIFT
+
+
+def test_a_thin_one_between_a_boxs_thick_lines_is_writing():
+    """A 1 as thin as a form's thick lines, reaching from the top line to the bottom one,
+    is not a side of the box: it leans."""
+    image, truth, (top, bottom, sides) = form_row("2045", line=4)
+    picture = Image.fromarray(image)
+    x0, y0, x1, y1 = truth[-1]
+    pen = ImageDraw.Draw(picture)
+    pen.rectangle((x0, y0, x1, y1), fill=235)  # the last box emptied ...
+    x = (x0 + x1) // 2  # ... and a leaning 1 written in it, from line to line
+    pen.line((x + 1, top, x - 2, bottom), fill=40, width=5)
+    found = boxes_of(np.asarray(picture))
+    assert len(found) == 4 and found[-1][0] <= x <= found[-1][2]

@@ -40,15 +40,18 @@ EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
 LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
 LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
 BOX_TICK = 0.7  # an upright bar off a form's line, shorter than this x digit height: a tick
-# An upright bar fills at least BAR_FILL of its box: straight, not a curve (a box's side
-# fills about 0.7 once a turned form is levelled, which frays its lines).
-BAR_FILL = 0.6
+# An upright bar is ruler-straight: the middle of its ink moves by at most BAR_DRIFT
+# pixels from row to row over its length. (Not its fill of its box, as before: a box's
+# side fills about 0.7 of it once a turned form is levelled, which frays its lines, and a
+# written 1 as thin as thick lines fills about as much.)
+BAR_DRIFT = 1.5
 LOOP = 0.02  # a hole at least this big (x digit height squared) is a loop: a 0, 6, 8, 9 ...
 RING = 1.5  # a loop's ink: within this many times the usual stroke half-width of its hole
 # A form or a ruled page photographed turned by up to TURN degrees is levelled first, so
 # its lines lie along one row of pixels, as their removal needs: angles tried TURN_STEP
-# apart, then TURN_FINE apart around the best.
-TURN, TURN_STEP, TURN_FINE = 5.0, 0.25, 0.05
+# apart, then TURN_FINE apart around the best. (Made-up forms of MNIST training digits,
+# 20 each: turned 0.5-4.5 degrees, 18-19 read right of 19 level; 8 degrees, 15; 10, 10-15.)
+TURN, TURN_STEP, TURN_FINE = 10.0, 0.25, 0.05
 
 # Model inputs (n, 28, 28) -> how well each reads as one digit (higher is better).
 Scorer = Callable[[np.ndarray], Sequence[float]]
@@ -176,8 +179,8 @@ def line_angle(mask: np.ndarray) -> float:
     one is taken."""
     rows, cols = np.nonzero(mask)
     width = mask.shape[1]
-    if rows.size == 0:
-        return 0.0
+    if np.count_nonzero(mask.any(axis=0)) < P.LINE_SPAN * width:
+        return 0.0  # no line: too few columns have ink at all
 
     def crossed(angle: float) -> int:
         shifted = rows - np.rint(cols * math.tan(math.radians(angle))).astype(int)
@@ -335,8 +338,7 @@ def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
         rows, cols = box
         height, width = rows.stop - rows.start, cols.stop - cols.start
         bar = labels[box] == index
-        fill = bar.sum() / (height * width)
-        if width > thin or height < 3 * width or fill < BAR_FILL:
+        if width > thin or height < 3 * width or _drift(bar) > BAR_DRIFT:
             continue  # a digit's stroke, or not a straight bar
         top = _meets_line(lines, cols, rows.start - 1, -1, reach)
         bottom = _meets_line(lines, cols, rows.stop, 1, reach)
@@ -350,6 +352,13 @@ def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
         return mask
     edges = ndimage.binary_dilation(edges) & mask
     return P.put_back_crossings(mask & ~edges, edges, thin + 2, level_lines=False)
+
+
+def _drift(bar: np.ndarray) -> float:
+    """How far the middle of an upright bar's ink moves between its rows, in pixels."""
+    counts = bar.sum(axis=1)
+    middles = (bar * np.arange(bar.shape[1])).sum(axis=1)[counts > 0] / counts[counts > 0]
+    return float(np.ptp(middles))
 
 
 def _ends_in_paper(mask: np.ndarray, rows: range, cols: slice, reach: int) -> bool:

@@ -7,6 +7,7 @@ import matplotlib
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 from digitrec import gallery
 from digitrec import pipeline as P
@@ -465,3 +466,17 @@ def test_a_thin_one_between_a_boxs_thick_lines_is_writing():
     pen.line((x + 1, top, x - 2, bottom), fill=40, width=5)
     found = boxes_of(np.asarray(picture))
     assert len(found) == 4 and found[-1][0] <= x <= found[-1][2]
+
+
+@pytest.mark.parametrize("squared", [False, True], ids=["ruled", "squared"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_blank_ruled_row_photographed_turned_has_no_digits(squared, seed):
+    """Turned, its lines crossed no row of pixels and were read as strings of 1s; levelled,
+    they go, and the streaks in the corners the turn adds are no writing."""
+    page = np.ones((120, 420, 3))
+    page = gallery.ruled_paper(page, np.random.default_rng(seed), squared=squared)
+    # A photo of the page turned 3 degrees; the page still fills the frame.
+    photo = ndimage.rotate(page, 3.0, axes=(1, 0), reshape=False, order=1, mode="nearest")
+    picture = gallery.to_uint8(photo)
+    assert S.line_angle(P.ink_mask(P.ink_map(S.row_working_size(P.to_grey(picture))))) != 0
+    assert S.segment(picture) == []

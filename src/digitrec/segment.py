@@ -166,7 +166,17 @@ def _groups(image: np.ndarray) -> tuple[np.ndarray, list[Piece], float, Turn | N
     groups, height = find_groups(
         ink, P.ink_map(work, dark, extend=True), work if dark else 1.0 - work
     )
+    if turn is not None:
+        # The corners the turn adds repeat the picture's edges (which carries its lines on
+        # to their removal): what lies mostly there is a streak, not writing.
+        inside = ndimage.rotate(np.ones(turn.before), angle, reshape=True, order=1) > 0.99
+        groups = [g for g in groups if _share_inside(g, inside) >= 0.5]
     return ink, groups, height, turn
+
+
+def _share_inside(piece: Piece, inside: np.ndarray) -> float:
+    region = inside[piece.top : piece.bottom, piece.left : piece.right]
+    return float(region[piece.mask].mean()) if piece.mask.any() else 0.0
 
 
 def line_angle(mask: np.ndarray) -> float:
@@ -710,8 +720,8 @@ def _original_box(
         x, y = turn.back(np.array([left, right, left, right]), np.array([top, top, bottom, bottom]))
         left, right, top, bottom = x.min(), x.max(), y.min(), y.max()
     return (
-        max(0, math.floor(left * scale_x)),
-        max(0, math.floor(top * scale_y)),
-        min(width, math.ceil(right * scale_x)),
-        min(height, math.ceil(bottom * scale_y)),
+        min(max(0, math.floor(left * scale_x)), width),
+        min(max(0, math.floor(top * scale_y)), height),
+        max(0, min(width, math.ceil(right * scale_x))),
+        max(0, min(height, math.ceil(bottom * scale_y))),
     )

@@ -194,6 +194,25 @@ def test_a_digit_in_a_printed_box_is_read_without_the_box():
     assert np.ptp(cols) < 0.2 * np.ptp(rows)  # the stroke alone: tall and thin
 
 
+def test_a_forms_comb_under_the_digit_is_no_part_of_it():
+    """A form's comb (a baseline with a tick at each end), apart from the digit above
+    it, was kept with it: a 7 over a comb was read as a 3."""
+    seven = np.zeros((140, 140), bool)
+    seven[30:36, 50:90] = seven[30:100, 84:90] = True
+    comb = seven.copy()
+    comb[108:110, 30:110] = comb[88:110, 30:32] = comb[88:110, 108:110] = True
+    np.testing.assert_array_equal(P.keep_digit_components(comb), seven)
+    # The foot of a 1 drawn apart is flat and wider than the 1, but no cup: it stays.
+    one = np.zeros((140, 140), bool)
+    one[30:100, 66:72] = one[104:110, 50:90] = True
+    np.testing.assert_array_equal(P.keep_digit_components(one), one)
+    # The foot of a 2 broken off is narrower than the 2: it stays.
+    two = np.zeros((140, 140), bool)
+    two[30:36, 50:90] = two[30:70, 84:90] = two[64:70, 50:90] = two[64:96, 50:56] = True
+    two[100:106, 52:86] = True
+    np.testing.assert_array_equal(P.keep_digit_components(two), two)
+
+
 def test_components_drop_specks_and_paper_edges_not_digit_pieces():
     mask = np.zeros((200, 200), bool)
     mask[:, :15] = True  # dark table along the left edge

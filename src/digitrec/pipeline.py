@@ -60,6 +60,7 @@ SQUARE = 1.25
 SHADE, SHADE_MARGIN = 0.3, 0.05
 FRAME, FRAME_THIN = 0.95, 0.08  # a box printed on a form: sides this filled, this thin
 FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of its line
+UNDER_FLAT = 2.5  # a comb under a digit is at least this flat (width / height)
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -478,6 +479,19 @@ def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     if contact[main] == 0:  # the digit stands clear: what runs along an edge is not it
         keep &= contact <= 0.5
     keep[main] = True
+    # A form's comb under the digit (a baseline with a tick at each end) is no part of it:
+    # a flat cup, as wide as the digit at least, reaching lower than the digit, in the
+    # lower half of it or below. (A digit's own flat stroke, drawn apart, is no cup.)
+    heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
+    under = (
+        (boxes[:, 0] >= (top + bottom) / 2)
+        & (boxes[:, 1] >= bottom)
+        & (widths >= UNDER_FLAT * heights)
+        & (widths >= right - left)
+    )
+    for k in np.flatnonzero(under & keep):
+        if is_comb(labels[boxes[k, 0] : boxes[k, 1], boxes[k, 2] : boxes[k, 3]] == k + 1):
+            keep[k] = False
     # Writing stands out from the marks around it; grain and dust do not.
     elsewhere = ~keep & ~edge_band
     if (
@@ -486,6 +500,18 @@ def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     ):
         return np.zeros_like(mask)
     return np.isin(labels, index[keep])
+
+
+def is_comb(piece: np.ndarray) -> bool:
+    """Whether a flat piece (cropped to its box) is a form's comb: a line along its bottom
+    with a tick up at each end, and nothing above the line in between."""
+    height, width = piece.shape
+    end = max(1, width // 10)
+    rows = np.arange(height)[:, None]
+    reach = np.where(piece, rows, height).min(axis=0)  # the highest ink in each column
+    ticks = reach[:end].min() <= 0.3 * height and reach[-end:].min() <= 0.3 * height
+    middle = reach[end:-end]
+    return bool(ticks and middle.size and middle.min() >= 0.6 * height)
 
 
 def stroke_width(mask: np.ndarray) -> float:

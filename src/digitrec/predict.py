@@ -310,7 +310,9 @@ def _check_number(model, prediction: Prediction) -> None:
 def side_by_side(model_input: np.ndarray, level: int = 64, tall: float = 0.6) -> bool:
     """Whether a model input holds two or more pieces of ink with paper between them, each
     at least ``tall`` times as tall as the tallest: the pipeline kept a digit and its
-    neighbours. Cheap, so every answer can be checked; 0 of 2,000 gallery digits read."""
+    neighbours. Cheap, so every answer can be checked. It held for 11 of the 13 numbers
+    written apart that were read as one digit, and for none of 2,000 gallery digits read
+    (MNIST training digits and mouse drawings, seeds 811 and 812)."""
     ink = model_input > level
     labels, count = ndimage.label(ink.any(axis=0))
     if count < 2:

@@ -40,8 +40,8 @@ EDGE = 0.08  # no cut closer than this (x digit height) to a group's edge
 LOOSE = 0.15  # a bit on the cut smaller than this share of the piece's largest is a neighbour's
 LOW_PIECE, LOW_COST = 0.6, 3.0  # a cut piece lower than this (x digit height) costs this much
 BOX_TICK = 0.7  # an upright bar off a form's line, shorter than this x digit height: a tick
-# An upright bar is ruler-straight: the middle of its ink moves by at most BAR_DRIFT
-# pixels from row to row over its length. (Not its fill of its box, as before: a box's
+# An upright bar is ruler-straight: the middle of its ink, row by row, stays within
+# BAR_DRIFT pixels over its whole length. (Not its fill of its box, as before: a box's
 # side fills about 0.7 of it once a turned form is levelled, which frays its lines, and a
 # written 1 as thin as thick lines fills about as much.)
 BAR_DRIFT = 1.5
@@ -365,7 +365,7 @@ def drop_box_edges(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
 
 
 def _drift(bar: np.ndarray) -> float:
-    """How far the middle of an upright bar's ink moves between its rows, in pixels."""
+    """The spread, in pixels, of the middle of an upright bar's ink over its rows."""
     counts = bar.sum(axis=1)
     middles = (bar * np.arange(bar.shape[1])).sum(axis=1)[counts > 0] / counts[counts > 0]
     return float(np.ptp(middles))

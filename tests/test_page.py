@@ -182,6 +182,20 @@ def test_a_scribble_is_not_a_digit(page):
     assert page.locator("#reason").text_content().startswith("not a digit (")
 
 
+def test_a_number_drawn_is_read_as_one(page):
+    """Two digits drawn side by side: /v1/predict says it holds a number, and the page
+    shows the number, as it does for a photo of one."""
+
+    def placed(strokes, left):  # a digit in one half of the pad
+        return [[(left + 0.5 * x, 0.15 + 0.7 * y) for x, y in stroke] for stroke in strokes]
+
+    draw(page, placed(ONE, 0.0) + placed(SEVEN, 0.45))
+    shown(page, "number", "17")
+    page.click("#clear")
+    draw(page, SEVEN)
+    shown(page, "digit", "7")
+
+
 def test_uploaded_photos_and_numbers(page):
     page.set_input_files("#upload", str(REPO / "examples" / "number-307.png"))
     shown(page, "number", "307")

@@ -7,6 +7,8 @@ const PEN = 18; // pen width in drawing coordinates: MNIST-like strokes
 // The drawing is sent at 64x64, the smallest working size of the pipeline: enough for a
 // digit, and several times faster to read than the full canvas.
 const SEND_SIDE = 64;
+// How /v1/predict says a picture holds a number ("3 digits in a row, not one: ...").
+const SEVERAL = /^\d+ digits in a row/;
 
 const canvas = document.getElementById("canvas");
 const pad = document.getElementById("pad");
@@ -137,9 +139,13 @@ async function sendDrawing() {
   try {
     const png = await drawingAsPng(SEND_SIDE);
     const answer = await post("/v1/predict?include_input=true", png);
+    // Several digits drawn in a row: the server says so, and the drawing is read as a
+    // number, as a photo of one is.
+    const reading = SEVERAL.test(answer.reason || "") ? await post("/v1/read", png) : null;
     if (asked === generation) {
       lastPicture = { blob: png, name: "drawing.png", drawing: true };
-      showPrediction(answer);
+      if (reading && reading.digits.length > 1) showNumber(reading);
+      else showPrediction(answer);
     }
   } catch (error) {
     if (asked === generation) showError(error);

@@ -257,11 +257,12 @@ def test_a_number_is_not_read_as_one_digit():
     assert single.digit == 4 and single.reason is None
     # A sure 4 for the whole row, as a model may say of digits squeezed into one box: the
     # model input shows them side by side, so the row is read as a number instead.
-    assert several.digit is None
+    assert several.digit is None and several.number == "444" and single.number is None
     assert (
         several.reason
         == '3 digits in a row, not one: read as a number (digitrec read), it says "444"'
     )
+    assert several.to_dict()["number"] == "444" and "number" not in single.to_dict()
 
 
 def test_a_refused_number_says_what_it_reads():
@@ -270,5 +271,6 @@ def test_a_refused_number_says_what_it_reads():
     picture = load("examples/number-307.png")
     [answer] = predict(load_model(), picture)
     assert answer.digit is None and answer.reason.endswith('it says "307"')
+    assert answer.number == "307"
     [seven] = predict(load_model(), load("examples/seven.png"))
     assert seven.digit == 7 and seven.reason is None

@@ -117,6 +117,9 @@ def test_read_a_number(client):
     assert all(len(d["box"]) == 4 for d in body["digits"])
     blank = client.post("/v1/read", json={"pixels": [[9] * 28] * 28}).json()
     assert blank["text"] is None and blank["digits"] == [] and "blank" in blank["reason"]
+    # /v1/predict, given the number, says it holds one, and which.
+    one = upload(client, "/v1/predict", NUMBER).json()
+    assert one["digit"] is None and one["number"] == "307" and "3 digits" in one["reason"]
 
 
 def test_batch_answers_each_image_and_records_bad_ones(client):

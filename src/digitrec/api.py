@@ -34,6 +34,9 @@ class PredictOut(BaseModel):
     confidence: float | None = Field(description="calibrated probability of `digit`'s class")
     probabilities: list[float] | None = Field(description="calibrated probability of 0-9")
     reason: str | None = Field(None, description="why `digit` is null (blank, not a digit...)")
+    number: str | None = Field(
+        None, description="the digits, when the picture holds a number rather than one digit"
+    )
     error: str | None = Field(None, description="batch only: why this image could not be read")
     input: list[list[int]] | None = Field(
         None, description="with include_input: the 28x28 picture the model saw (0-255)"
@@ -242,6 +245,7 @@ def prediction_out(prediction: Prediction, include_input: bool) -> PredictOut:
         confidence=prediction.confidence,
         probabilities=prediction.probabilities,
         reason=prediction.reason,
+        number=prediction.number,
         error=prediction.error,
         input=model_input.tolist() if include_input and model_input is not None else None,
     )

@@ -26,6 +26,7 @@ class Prediction:
     probabilities: list[float] | None = None
     reason: str | None = None
     error: str | None = None
+    number: str | None = None  # the digits, when the picture holds a number, not one digit
     model_input: np.ndarray | None = field(default=None, repr=False)  # what the model saw
     picture: np.ndarray | None = field(default=None, repr=False)  # decoded, if kept
     ink_dark: bool | None = field(default=None, repr=False)  # the polarity read
@@ -44,6 +45,8 @@ class Prediction:
         }
         if self.reason:
             result["reason"] = self.reason
+        if self.number:
+            result["number"] = self.number
         if self.error:
             result["error"] = self.error
         return result
@@ -297,14 +300,18 @@ NUMBER_SURE = 0.9
 
 def _check_number(model, prediction: Prediction) -> None:
     """A picture refused as one digit, or read as one though its model input shows
-    several side by side, that holds a number is refused, and says so (``number_hint``)."""
-    if prediction.picture is None or prediction.error:
+    several side by side, that holds a number is refused, and says which (``number``)."""
+    if prediction.picture is None:  # unreadable
         return
     if prediction.digit is not None and not side_by_side(prediction.model_input):
         return
-    hint = number_hint(model, prediction.picture)
-    if hint:
-        prediction.digit, prediction.reason = None, hint
+    text = number(model, prediction.picture)
+    if text:
+        prediction.digit, prediction.number = None, text
+        prediction.reason = (
+            f"{len(text)} digits in a row, not one: read as a number (digitrec read), "
+            f'it says "{text}"'
+        )
 
 
 def side_by_side(model_input: np.ndarray, level: int = 64, tall: float = 0.6) -> bool:
@@ -322,10 +329,10 @@ def side_by_side(model_input: np.ndarray, level: int = 64, tall: float = 0.6) ->
     return np.count_nonzero(heights >= tall * heights.max()) >= 2
 
 
-def number_hint(model, picture: np.ndarray) -> str | None:
-    """Why a picture refused as one digit may hold a number: the digits it holds, when
-    they stand apart and each reads surely (``segment.digits_apart``), else None. Read
-    numbers with ``read``; this only says so."""
+def number(model, picture: np.ndarray) -> str | None:
+    """The number a picture holds instead of one digit: its digits, when they stand apart
+    and each reads surely (``segment.digits_apart``), else None. Read numbers with
+    ``read``; this only tells a number from a digit."""
     if model.input_size != (SIZE, SIZE):
         return None
     digits = digits_apart(picture)
@@ -334,6 +341,4 @@ def number_hint(model, picture: np.ndarray) -> str | None:
     answers = classify(model, np.stack([digit.model_input for digit in digits]))
     if any(answer.digit is None or answer.confidence < NUMBER_SURE for answer in answers):
         return None
-    text = "".join(str(answer.digit) for answer in answers)
-    count = len(digits)
-    return f'{count} digits in a row, not one: read as a number (digitrec read), it says "{text}"'
+    return "".join(str(answer.digit) for answer in answers)

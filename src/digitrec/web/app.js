@@ -7,8 +7,6 @@ const PEN = 18; // pen width in drawing coordinates: MNIST-like strokes
 // The drawing is sent at 64x64, the smallest working size of the pipeline: enough for a
 // digit, and several times faster to read than the full canvas.
 const SEND_SIDE = 64;
-// How /v1/predict says a picture holds a number ("3 digits in a row, not one: ...").
-const SEVERAL = /^\d+ digits in a row/;
 
 const canvas = document.getElementById("canvas");
 const pad = document.getElementById("pad");
@@ -139,13 +137,9 @@ async function sendDrawing() {
   try {
     const png = await drawingAsPng(SEND_SIDE);
     const answer = await post("/v1/predict?include_input=true", png);
-    // Several digits drawn in a row: the server says so, and the drawing is read as a
-    // number, as a photo of one is.
-    const reading = SEVERAL.test(answer.reason || "") ? await post("/v1/read", png) : null;
     if (asked === generation) {
       lastPicture = { blob: png, name: "drawing.png", drawing: true };
-      if (reading && reading.digits.length > 1) showNumber(reading);
-      else showPrediction(answer);
+      showPrediction(answer);
     }
   } catch (error) {
     if (asked === generation) showError(error);
@@ -186,6 +180,7 @@ function showEmpty() {
 }
 
 function showPrediction(answer) {
+  if (answer.number) return showNumber(answer.number, answer.reason); // digits in a row
   if (answer.digit !== null) {
     setState("digit", String(answer.digit), `${percent(answer.confidence)} sure`);
   } else if (!answer.probabilities) {
@@ -200,9 +195,13 @@ function showPrediction(answer) {
   // drawing can arrive after "saved", and must not wipe it.
 }
 
-function showNumber(reading) {
+function showReading(reading) {
   const digits = reading.digits.map((d) => `${d.digit ?? "?"} ${percent(d.confidence)}`);
-  setState("number", reading.text, `${reading.digits.length} digits: ${digits.join(", ")}`);
+  showNumber(reading.text, `${reading.digits.length} digits: ${digits.join(", ")}`);
+}
+
+function showNumber(text, why) {
+  setState("number", text, why);
   top3.replaceChildren();
   showSeen(null);
   feedback.hidden = true; // feedback takes one digit per picture
@@ -271,7 +270,7 @@ async function readPhoto(file) {
   try {
     const reading = await post("/v1/read", file, file.name);
     if (asked !== generation) return;
-    if (reading.digits.length > 1) return showNumber(reading);
+    if (reading.digits.length > 1) return showReading(reading);
     const answer = await post("/v1/predict?include_input=true", file, file.name);
     if (asked !== generation) return;
     lastPicture = { blob: file, name: file.name, drawing: false };

@@ -43,6 +43,18 @@ def test_every_condition_is_seeded_uint8_rgb(condition):
     assert other.shape != image.shape or not np.array_equal(other, image)
 
 
+def test_a_small_row_of_digits_keeps_its_shape():
+    """``bench/read_gallery.py`` sends rows of digits through the conditions: shrunk into
+    the photo, a row must stay as wide as it is, not be squeezed into a square."""
+    row = np.ones((100, 400, 3), np.float32)
+    row[30:70, 40:200] = 0.0  # a dark bar 4x as wide as tall
+    photo = gallery.small_in_photo(row, np.random.default_rng(5))
+    dark = photo.mean(axis=2) < 0.5
+    ys, xs = np.nonzero(dark)
+    assert photo.shape[:2] == gallery.PHOTO
+    assert 3.5 < (np.ptp(xs) + 1) / (np.ptp(ys) + 1) < 4.5
+
+
 @pytest.mark.parametrize("condition", sorted(set(gallery.CONDITIONS) - MOVED))
 @pytest.mark.parametrize("source", [(mnist_like("2"), 2), 5])
 def test_the_ink_stays_where_the_shape_is(condition, source):

@@ -401,11 +401,15 @@ def small_in_photo(image, rng):
     border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
     page = np.ones((height, width, 3), np.float32) * np.median(border, 0)
     side = int(rng.uniform(0.15, 0.3) * CANVAS * 2)  # the digit about 25-70 px tall
-    small = _resize(np.ascontiguousarray(image, np.float32), (side, side))
+    # A row of digits keeps its shape: as tall as a lone digit's square, as wide as it is.
+    rows, cols = image.shape[:2]
+    scale = min(side / rows, (width - 1) / cols)
+    size = np.array([max(1, round(rows * scale)), max(1, round(cols * scale))])
+    small = _resize(np.ascontiguousarray(image, np.float32), tuple(size))
     centre = np.array([height, width]) / 2
     offset = rng.uniform(0.12, 0.3, 2) * [height, width] * rng.choice([-1, 1], 2)
-    top, left = np.clip(centre + offset - side / 2, 0, [height - side, width - side]).astype(int)
-    page[top : top + side, left : left + side] = small
+    top, left = np.clip(centre + offset - size / 2, 0, [height, width] - size).astype(int)
+    page[top : top + size[0], left : left + size[1]] = small
     return paper_texture(page, rng)  # over the pasted digit too: no seam around it
 
 

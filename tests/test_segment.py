@@ -292,6 +292,35 @@ def test_a_shadow_along_the_edge_of_a_row_is_not_digits():
     assert_boxes_near(boxes_of(shaded(image.astype(float))), truth, tolerance=4)
 
 
+def on_a_table(image: np.ndarray, seed: int) -> np.ndarray:
+    """``image`` with the gallery's paper edge: the sheet ends at one side, a darker table
+    beyond it with the sheet's shadow along its edge (the picture grows)."""
+    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
+    return gallery.to_uint8(gallery.paper_edge(rgb, np.random.default_rng(seed)))
+
+
+@pytest.mark.parametrize("seed", [2, 11])
+def test_a_sheets_edge_on_a_table_is_not_digits(seed):
+    # The sheet's shadow is the darkest strip at the table's edge, a 1 the height of a
+    # row (seed 11: the table at one end of the row); along the row, what the paper
+    # estimate leaves of it is a sliver a pixel tall, cut into a string of "digits" (2).
+    assert S.segment(on_a_table(np.full((150, 420), 235.0), seed)) == []
+    image, _ = write_digits("2024", margin=35)
+    assert len(S.segment(on_a_table(image.astype(float), seed))) == 4
+
+
+def test_drop_region_rims_keeps_strokes_at_the_border():
+    # A bar at the picture's edge with paper on both sides is writing (a 1 in a tight
+    # crop); the same bar with a darker region beyond it is where that region begins.
+    paper = np.full((60, 80), 0.9)
+    mask = np.zeros(paper.shape, bool)
+    mask[:, 40:44] = True
+    paper[mask] = 0.2
+    assert S.drop_region_rims(mask, paper).any()
+    paper[:, 44:] = 0.5
+    assert not S.drop_region_rims(mask, paper).any()
+
+
 def specked(image: np.ndarray, seed: int = 0) -> np.ndarray:
     """``image`` with the gallery's dust: dark dots of one to a few pixels, short hairs."""
     rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
@@ -305,6 +334,44 @@ def test_dust_is_not_digits():
         assert S.segment(specked(np.full((150, 420), 235, np.uint8), seed)) == []
     image, truth = write_digits("2024", margin=35)
     assert_boxes_near(boxes_of(specked(image)), truth, tolerance=4)
+
+
+def textured(image: np.ndarray, seed: int) -> np.ndarray:
+    """``image`` (grey, 0-255) on the gallery's textured paper: mottling, grain, fibres."""
+    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
+    return gallery.to_uint8(gallery.paper_texture(rgb, np.random.default_rng(seed)))[..., 0]
+
+
+def test_fibres_of_textured_paper_are_not_digits_but_faint_writing_is():
+    # The largest fibres on a blank textured page passed for digits (seeds 0, 12, 17:
+    # 2, 4 and 3 of them): hairlines as faint as the grain.
+    for seed in (0, 12, 17):
+        assert S.segment(textured(np.full((110, 300), 255.0), seed)) == []
+    image, truth = write_digits("2024", margin=20)
+    assert len(S.segment(textured(image.astype(float) * 255 / 235, 0))) == 4
+    # Pencil is as faint as the fibres (ink 0.15 of the paper), but its strokes are wide.
+    faint, _ = write_digits("2024", margin=20)
+    faint = 255 - (255 - faint.astype(float)) * 38 / 200
+    assert_boxes_near(boxes_of(np.rint(faint).astype(np.uint8)), truth, tolerance=3)
+
+
+def photographed(image: np.ndarray, seed: int) -> np.ndarray:
+    """``image`` (grey, 0-255) as the gallery's phone photo: ballpoint, textured paper,
+    uneven light, turned, in perspective, sensor noise, JPEG."""
+    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
+    rng = np.random.default_rng(seed)
+    for step in gallery.CONDITIONS["photo"]:
+        rgb = step(rgb, rng)
+    return gallery.to_uint8(rgb)
+
+
+def test_shading_and_grain_on_a_photographed_page_are_not_digits():
+    # Faint ink fading into what surrounds it: seeds 0, 2 and 4 gave 3, 3 and 4 "digits".
+    for seed in (0, 2, 4):
+        assert S.segment(photographed(np.full((120, 330), 255.0), seed)) == []
+    image, _ = write_digits("2024", margin=20)
+    for seed in (0, 2, 4):
+        assert len(S.segment(photographed(image.astype(float) * 255 / 235, seed))) == 4
 
 
 def test_only_ink_made_by_mirroring_is_dropped():

@@ -45,6 +45,18 @@ BOX_TICK = 0.7  # an upright bar off a form's line, shorter than this x digit he
 # side fills about 0.7 of it once a turned form is levelled, which frays its lines, and a
 # written 1 as thin as thick lines fills about as much.)
 BAR_DRIFT = 1.5
+# A piece at the picture's border with this share of the ring around it (from one to three
+# stroke widths out) darker than midway between its ink and the paper is the rim of a
+# darker region beyond it, not writing: the table past a sheet's edge.
+REGION_RIM = 0.4
+# Ink fainter than FAINT (a group's median) is writing only if its strokes are at least
+# HAIR pixels wide (at the row's working size) and sharp-edged: the ring a stroke width
+# beyond them holds less than FADE of their ink. Otherwise it is the paper: the largest
+# fibres of a blank textured page (hairlines), or shading and grain on photographed paper
+# (fading into what surrounds them). Pencil digits measure 0.15, but 2.5 px and more and
+# at most 0.1 in the ring; small digits in a large photo 1.3 px, but ink 0.7; blurred
+# digits up to 0.33 in the ring, but ink 0.3.
+HAIR, FAINT, FADE = 1.5, 0.25, 0.25
 LOOP = 0.02  # a hole at least this big (x digit height squared) is a loop: a 0, 6, 8, 9 ...
 RING = 1.5  # a loop's ink: within this many times the usual stroke half-width of its hole
 # A form or a ruled page photographed turned by up to TURN degrees is levelled first, so
@@ -244,7 +256,7 @@ def find_groups(
     if extended is not None:
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
-        mask = P.drop_shading(mask, paper_bright)
+        mask = drop_region_rims(P.drop_shading(mask, paper_bright), paper_bright)
     pieces = drop_border_runners(components(mask), mask.shape)
     if not pieces:
         return [], 0.0
@@ -253,12 +265,14 @@ def find_groups(
     pieces = [b for b in pieces if max(b.height, b.width) >= SPECK * height]
     groups = merge_pieces(pieces, height)
     height = digit_height(groups)  # again: a ruled line may have cut every digit in two
-    # As in the pipeline, marks too small to be writing (dust, a fibre) are no digits.
+    # As in the pipeline, marks too small to be writing (dust, a fibre) are no digits. A digit
+    # is about as tall as wide or taller: a sliver a pixel or two tall (what is left of a
+    # table's edge along the row) is none, however long.
     smallest = max(P.MIN_DIGIT, 0.03 * min(ink.shape))
     kept = []
     for group in groups:
-        digit_sized = group.height >= SHORT * height and max(group.height, group.width) >= smallest
-        (kept if digit_sized else marks).append(group)
+        digit_sized = group.height >= max(SHORT * height, smallest)
+        (kept if digit_sized and not _paper(group, ink, mask) else marks).append(group)
     # Writing stands out from the grain and dust around it, as in the pipeline
     # (``P.CLUTTER_*``): among many marks, a group no bigger than CLUTTER_RATIO times the
     # largest of them is more of the same. On a blank textured page, that is every group.
@@ -266,6 +280,27 @@ def find_groups(
         grain = P.CLUTTER_RATIO * max(int(m.mask.sum()) for m in marks)
         kept = [g for g in kept if g.mask.sum() >= grain]
     return kept, height
+
+
+def _paper(group: Piece, ink: np.ndarray, mask: np.ndarray) -> bool:
+    """Faint ink that is the paper, not writing (FAINT, HAIR, FADE): a fibre, or shading
+    and grain that fade into what surrounds them. A written stroke's edge is sharp, even
+    blurred: a stroke width beyond it, the ink map is near paper."""
+    strength = float(np.median(ink[group.top : group.bottom, group.left : group.right][group.mask]))
+    if strength >= FAINT:
+        return False
+    width = P.stroke_width(group.mask)
+    if width < HAIR:
+        return True
+    reach = max(2.0, width)
+    pad = int(reach) + 3
+    top, left = max(0, group.top - pad), max(0, group.left - pad)
+    bottom, right = min(ink.shape[0], group.bottom + pad), min(ink.shape[1], group.right + pad)
+    own = np.zeros((bottom - top, right - left), bool)
+    own[group.top - top : group.bottom - top, group.left - left : group.right - left] = group.mask
+    near = ndimage.distance_transform_edt(~own)
+    ring = (near > 1.5) & (near <= reach + 1.5) & ~mask[top:bottom, left:right]
+    return bool(ring.any()) and float(ink[top:bottom, left:right][ring].mean()) >= FADE * strength
 
 
 def drop_mirrored(mask: np.ndarray, ink: np.ndarray, extended: np.ndarray) -> np.ndarray:
@@ -284,6 +319,37 @@ def drop_mirrored(mask: np.ndarray, ink: np.ndarray, extended: np.ndarray) -> np
     before = ndimage.sum_labels(ink, labels, index)
     after = ndimage.sum_labels(extended, labels, index)
     return np.isin(labels, index[after >= 0.5 * before])
+
+
+def drop_region_rims(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
+    """Drop the pieces at the picture's border that are the rim of a darker region beyond
+    it: the table past a sheet's edge, read as a 1 the height of the row. The sheet's
+    shadow on the table is the darkest strip there, and the table further out is lighter
+    than the strip, so ``P.drop_shading`` (surroundings as dark as the piece) keeps it.
+
+    Writing has paper on every side. Each piece at the border is compared with the ring
+    from one to three stroke widths beyond it, clear of a blurred stroke's halo: where
+    REGION_RIM of the ring is darker than midway between the piece's ink and the ring's
+    paper (its brightest tenth), the piece is where a dark region begins."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    at_border = np.unique(edges[edges > 0])
+    if at_border.size == 0:
+        return mask
+    width = max(2.0, P.stroke_width(mask))
+    distance, (rows, cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    ring = (distance > width) & (distance <= 3 * width)
+    owner = np.where(ring, labels[rows, cols], 0)
+    rims = []
+    for index in at_border:
+        around = paper_bright[owner == index]
+        if around.size == 0:
+            continue
+        ink = float(np.median(paper_bright[labels == index]))
+        middle = (ink + float(np.percentile(around, 90))) / 2
+        if np.mean(around < middle) >= REGION_RIM:
+            rims.append(index)
+    return mask & ~np.isin(labels, rims) if rims else mask
 
 
 def row_working_size(grey: np.ndarray) -> np.ndarray:

@@ -374,6 +374,18 @@ def test_shading_and_grain_on_a_photographed_page_are_not_digits():
         assert len(S.segment(photographed(image.astype(float) * 255 / 235, seed))) == 4
 
 
+def test_smudges_on_a_chalkboard_are_not_digits():
+    # Old chalk wiped into soft blobs, as faint as the fibres but as wide as they are tall.
+    def on_board(image: np.ndarray, seed: int) -> np.ndarray:
+        rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
+        return gallery.to_uint8(gallery.chalkboard(rgb, np.random.default_rng(seed)))
+
+    for shape, seed in (((156, 274), 10), ((200, 500), 0), ((200, 500), 39)):
+        assert S.segment(on_board(np.full(shape, 255.0), seed)) == []
+    image, truth = write_digits("2024", margin=20)
+    assert_boxes_near(boxes_of(on_board(image.astype(float), 0)), truth, tolerance=3)
+
+
 def test_only_ink_made_by_mirroring_is_dropped():
     ink = np.zeros((40, 60), np.float32)
     mask = np.zeros((40, 60), bool)

@@ -50,13 +50,14 @@ BAR_DRIFT = 1.5
 # darker region beyond it, not writing: the table past a sheet's edge.
 REGION_RIM = 0.4
 # Ink fainter than FAINT (a group's median) is writing only if its strokes are at least
-# HAIR pixels wide (at the row's working size) and sharp-edged: the ring a stroke width
-# beyond them holds less than FADE of their ink. Otherwise it is the paper: the largest
-# fibres of a blank textured page (hairlines), or shading and grain on photographed paper
-# (fading into what surrounds them). Pencil digits measure 0.15, but 2.5 px and more and
-# at most 0.1 in the ring; small digits in a large photo 1.3 px, but ink 0.7; blurred
-# digits up to 0.33 in the ring, but ink 0.3.
-HAIR, FAINT, FADE = 1.5, 0.25, 0.25
+# HAIR pixels wide (at the row's working size) but no wider than BLOB of its height, and
+# sharp-edged: the ring a stroke width beyond them holds less than FADE of their ink.
+# Otherwise it is the paper: the largest fibres of a blank textured page (hairlines),
+# smudges on a chalkboard (blobs), or shading and grain on photographed paper (fading into
+# what surrounds them). Pencil digits measure 0.15, but 2.5 px and more, at most 0.36 of
+# their height, and at most 0.1 in the ring; small digits in a large photo 1.3 px, but
+# ink 0.7; blurred digits up to 0.33 in the ring, but ink 0.3. Smudges: 1.07-1.2.
+HAIR, FAINT, FADE, BLOB = 1.5, 0.25, 0.25, 0.7
 LOOP = 0.02  # a hole at least this big (x digit height squared) is a loop: a 0, 6, 8, 9 ...
 RING = 1.5  # a loop's ink: within this many times the usual stroke half-width of its hole
 # A form or a ruled page photographed turned by up to TURN degrees is levelled first, so
@@ -283,14 +284,14 @@ def find_groups(
 
 
 def _paper(group: Piece, ink: np.ndarray, mask: np.ndarray) -> bool:
-    """Faint ink that is the paper, not writing (FAINT, HAIR, FADE): a fibre, or shading
-    and grain that fade into what surrounds them. A written stroke's edge is sharp, even
-    blurred: a stroke width beyond it, the ink map is near paper."""
+    """Faint ink that is the paper, not writing (FAINT, HAIR, BLOB, FADE): a fibre, a
+    smudge, or shading and grain that fade into what surrounds them. A written stroke's
+    edge is sharp, even blurred: a stroke width beyond it, the ink map is near paper."""
     strength = float(np.median(ink[group.top : group.bottom, group.left : group.right][group.mask]))
     if strength >= FAINT:
         return False
     width = P.stroke_width(group.mask)
-    if width < HAIR:
+    if width < HAIR or width > BLOB * group.height:
         return True
     reach = max(2.0, width)
     pad = int(reach) + 3

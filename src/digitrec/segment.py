@@ -332,7 +332,7 @@ def drop_region_rims(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
     from one to three stroke widths beyond it, clear of a blurred stroke's halo: where
     REGION_RIM of the ring is darker than midway between the piece's ink and the ring's
     paper (its brightest tenth), the piece is where a dark region begins."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     at_border = np.unique(edges[edges > 0])
     if at_border.size == 0:

@@ -128,6 +128,38 @@ def test_the_tip_of_a_shadow_is_not_writing():
     assert kept[59, 50] and kept[59, 90]
 
 
+def test_drop_region_rims_keeps_strokes_at_the_border():
+    # A bar at the picture's edge with paper on both sides is writing (a 1 in a tight
+    # crop); the same bar with a darker region beyond it is where that region begins.
+    page = np.full((60, 80), 0.9)
+    mask = np.zeros(page.shape, bool)
+    mask[:, 40:44] = True
+    page[mask] = 0.2
+    assert P.drop_region_rims(mask, page).any()
+    page[:, 44:] = 0.5
+    assert not P.drop_region_rims(mask, page).any()
+
+
+def on_a_table(image: np.ndarray, seed: int) -> np.ndarray:
+    """The gallery's paper edge: the sheet ends at one side, a darker table beyond it."""
+    from digitrec import gallery
+
+    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
+    return gallery.to_uint8(gallery.paper_edge(rgb, np.random.default_rng(seed)))
+
+
+def test_the_edge_of_a_sheet_on_a_table_is_not_a_digit():
+    # The sheet's shadow, the darkest strip at the table's edge, passed for a 1.
+    for seed in (7, 13, 28):
+        assert P.normalize_stages(on_a_table(np.full((280, 280), 255.0), seed)).blank
+    seven = np.full((280, 280), 255.0)
+    seven[60:76, 80:200] = 30
+    seven[76:220, 170:186] = 30
+    for seed in (7, 13, 28):
+        stages = P.normalize_stages(on_a_table(seven, seed))
+        assert not stages.blank and stages.cleaned.sum() > 2000
+
+
 def test_a_tight_crop_is_not_a_page():
     # A bold digit cropped to its ink: strokes wider than the paper estimate's window
     # leave dark patches beside the mask, which are ink, not shade.

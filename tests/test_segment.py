@@ -309,18 +309,6 @@ def test_a_sheets_edge_on_a_table_is_not_digits(seed):
     assert len(S.segment(on_a_table(image.astype(float), seed))) == 4
 
 
-def test_drop_region_rims_keeps_strokes_at_the_border():
-    # A bar at the picture's edge with paper on both sides is writing (a 1 in a tight
-    # crop); the same bar with a darker region beyond it is where that region begins.
-    paper = np.full((60, 80), 0.9)
-    mask = np.zeros(paper.shape, bool)
-    mask[:, 40:44] = True
-    paper[mask] = 0.2
-    assert S.drop_region_rims(mask, paper).any()
-    paper[:, 44:] = 0.5
-    assert not S.drop_region_rims(mask, paper).any()
-
-
 def specked(image: np.ndarray, seed: int = 0) -> np.ndarray:
     """``image`` with the gallery's dust: dark dots of one to a few pixels, short hairs."""
     rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)

@@ -58,6 +58,10 @@ SQUARE = 1.25
 # 401; 630 blank pages, seed 402) digits read right went 621 -> 624, blanks refused
 # 614 -> 623.
 SHADE, SHADE_MARGIN = 0.3, 0.05
+# A piece at the picture's border with this share of the ring around it (from one to three
+# stroke widths out) darker than midway between its ink and the paper is the rim of a
+# darker region beyond it, not writing: the table past a sheet's edge.
+REGION_RIM = 0.4
 FRAME, FRAME_THIN = 0.95, 0.08  # a box printed on a form: sides this filled, this thin
 FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of its line
 UNDER_FLAT = 2.5  # a comb under a digit is at least this flat (width / height)
@@ -417,6 +421,37 @@ def drop_shading(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
     return mask & ~np.isin(labels, shading) if shading.size else mask
 
 
+def drop_region_rims(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
+    """Drop the pieces at the picture's border that are the rim of a darker region beyond
+    it: the table past a sheet's edge, read as a 1. The sheet's
+    shadow on the table is the darkest strip there, and the table further out is lighter
+    than the strip, so ``drop_shading`` (surroundings as dark as the piece) keeps it.
+
+    Writing has paper on every side. Each piece at the border is compared with the ring
+    from one to three stroke widths beyond it, clear of a blurred stroke's halo: where
+    REGION_RIM of the ring is darker than midway between the piece's ink and the ring's
+    paper (its brightest tenth), the piece is where a dark region begins."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    at_border = np.unique(edges[edges > 0])
+    if at_border.size == 0:
+        return mask
+    width = max(2.0, stroke_width(mask))
+    distance, (rows, cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    ring = (distance > width) & (distance <= 3 * width)
+    owner = np.where(ring, labels[rows, cols], 0)
+    rims = []
+    for index in at_border:
+        around = paper_bright[owner == index]
+        if around.size == 0:
+            continue
+        ink = float(np.median(paper_bright[labels == index]))
+        middle = (ink + float(np.percentile(around, 90))) / 2
+        if np.mean(around < middle) >= REGION_RIM:
+            rims.append(index)
+    return mask & ~np.isin(labels, rims) if rims else mask
+
+
 def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     """Keep the digit: its main piece and the pieces near it; drop specks and what lies
     away from it (paper edges, the table, shadows in corners, stray marks).
@@ -634,7 +669,8 @@ def _stages(
         if page and unsure:
             page = not reaches_every_edge(_ink(grey, not dark)[2])
     if page:
-        lined = drop_shading(lined, grey if dark else 1.0 - grey)
+        paper = grey if dark else 1.0 - grey
+        lined = drop_region_rims(drop_shading(lined, paper), paper)
     cleaned = keep_digit_components(lined)
     thick_ink, thick = thicken(ink, cleaned)
     output = centre_in_box(thick_ink, thick)

@@ -45,10 +45,6 @@ BOX_TICK = 0.7  # an upright bar off a form's line, shorter than this x digit he
 # side fills about 0.7 of it once a turned form is levelled, which frays its lines, and a
 # written 1 as thin as thick lines fills about as much.)
 BAR_DRIFT = 1.5
-# A piece at the picture's border with this share of the ring around it (from one to three
-# stroke widths out) darker than midway between its ink and the paper is the rim of a
-# darker region beyond it, not writing: the table past a sheet's edge.
-REGION_RIM = 0.4
 # Ink fainter than FAINT (a group's median) is writing only if its strokes are at least
 # HAIR pixels wide (at the row's working size) but no wider than BLOB of its height, and
 # sharp-edged: the ring a stroke width beyond them holds less than FADE of their ink.
@@ -257,7 +253,7 @@ def find_groups(
     if extended is not None:
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
-        mask = drop_region_rims(P.drop_shading(mask, paper_bright), paper_bright)
+        mask = P.drop_region_rims(P.drop_shading(mask, paper_bright), paper_bright)
     pieces = drop_border_runners(components(mask), mask.shape)
     if not pieces:
         return [], 0.0
@@ -320,37 +316,6 @@ def drop_mirrored(mask: np.ndarray, ink: np.ndarray, extended: np.ndarray) -> np
     before = ndimage.sum_labels(ink, labels, index)
     after = ndimage.sum_labels(extended, labels, index)
     return np.isin(labels, index[after >= 0.5 * before])
-
-
-def drop_region_rims(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
-    """Drop the pieces at the picture's border that are the rim of a darker region beyond
-    it: the table past a sheet's edge, read as a 1 the height of the row. The sheet's
-    shadow on the table is the darkest strip there, and the table further out is lighter
-    than the strip, so ``P.drop_shading`` (surroundings as dark as the piece) keeps it.
-
-    Writing has paper on every side. Each piece at the border is compared with the ring
-    from one to three stroke widths beyond it, clear of a blurred stroke's halo: where
-    REGION_RIM of the ring is darker than midway between the piece's ink and the ring's
-    paper (its brightest tenth), the piece is where a dark region begins."""
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    at_border = np.unique(edges[edges > 0])
-    if at_border.size == 0:
-        return mask
-    width = max(2.0, P.stroke_width(mask))
-    distance, (rows, cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
-    ring = (distance > width) & (distance <= 3 * width)
-    owner = np.where(ring, labels[rows, cols], 0)
-    rims = []
-    for index in at_border:
-        around = paper_bright[owner == index]
-        if around.size == 0:
-            continue
-        ink = float(np.median(paper_bright[labels == index]))
-        middle = (ink + float(np.percentile(around, 90))) / 2
-        if np.mean(around < middle) >= REGION_RIM:
-            rims.append(index)
-    return mask & ~np.isin(labels, rims) if rims else mask
 
 
 def row_working_size(grey: np.ndarray) -> np.ndarray:

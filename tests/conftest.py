@@ -121,6 +121,18 @@ def digits_model(digits_model_path):
     return load_model(digits_model_path)
 
 
+def under(image: np.ndarray, *steps, seed: int = 0) -> np.ndarray:
+    """``image`` (grey, 0-255) through gallery condition ``steps`` (``gallery.paper_edge``,
+    ...), seeded as the gallery seeds them: ``uint8`` RGB."""
+    from digitrec import gallery
+
+    rgb = np.repeat(np.asarray(image, np.float64)[..., None] / 255.0, 3, axis=2)
+    rng = np.random.default_rng(seed)
+    for step in steps:
+        rgb = step(rgb, rng)
+    return gallery.to_uint8(rgb)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now, for a server started in a subprocess."""
     with socket.socket() as probe:

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from digitrec import gallery
 from digitrec import pipeline as P
+
+from .conftest import under
 
 
 def paper(height=120, width=100, level=0.9):
@@ -140,23 +143,17 @@ def test_drop_region_rims_keeps_strokes_at_the_border():
     assert not P.drop_region_rims(mask, page).any()
 
 
-def on_a_table(image: np.ndarray, seed: int) -> np.ndarray:
-    """The gallery's paper edge: the sheet ends at one side, a darker table beyond it."""
-    from digitrec import gallery
-
-    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
-    return gallery.to_uint8(gallery.paper_edge(rgb, np.random.default_rng(seed)))
-
-
 def test_the_edge_of_a_sheet_on_a_table_is_not_a_digit():
     # The sheet's shadow, the darkest strip at the table's edge, passed for a 1.
     for seed in (7, 13, 28):
-        assert P.normalize_stages(on_a_table(np.full((280, 280), 255.0), seed)).blank
+        assert P.normalize_stages(
+            under(np.full((280, 280), 255.0), gallery.paper_edge, seed=seed)
+        ).blank
     seven = np.full((280, 280), 255.0)
     seven[60:76, 80:200] = 30
     seven[76:220, 170:186] = 30
     for seed in (7, 13, 28):
-        stages = P.normalize_stages(on_a_table(seven, seed))
+        stages = P.normalize_stages(under(seven, gallery.paper_edge, seed=seed))
         assert not stages.blank and stages.cleaned.sum() > 2000
 
 

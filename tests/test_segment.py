@@ -13,6 +13,10 @@ from digitrec import gallery
 from digitrec import pipeline as P
 from digitrec import segment as S
 
+from .conftest import under
+
+PHOTO = gallery.CONDITIONS["photo"]  # a phone photo: ballpoint, texture, light, turned, ...
+
 FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
@@ -292,21 +296,14 @@ def test_a_shadow_along_the_edge_of_a_row_is_not_digits():
     assert_boxes_near(boxes_of(shaded(image.astype(float))), truth, tolerance=4)
 
 
-def on_a_table(image: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` with the gallery's paper edge: the sheet ends at one side, a darker table
-    beyond it with the sheet's shadow along its edge (the picture grows)."""
-    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
-    return gallery.to_uint8(gallery.paper_edge(rgb, np.random.default_rng(seed)))
-
-
 @pytest.mark.parametrize("seed", [2, 11])
 def test_a_sheets_edge_on_a_table_is_not_digits(seed):
     # The sheet's shadow is the darkest strip at the table's edge, a 1 the height of a
     # row (seed 11: the table at one end of the row); along the row, what the paper
     # estimate leaves of it is a sliver a pixel tall, cut into a string of "digits" (2).
-    assert S.segment(on_a_table(np.full((150, 420), 235.0), seed)) == []
+    assert S.segment(under(np.full((150, 420), 235.0), gallery.paper_edge, seed=seed)) == []
     image, _ = write_digits("2024", margin=35)
-    assert len(S.segment(on_a_table(image.astype(float), seed))) == 4
+    assert len(S.segment(under(image, gallery.paper_edge, seed=seed))) == 4
 
 
 def specked(image: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -324,54 +321,34 @@ def test_dust_is_not_digits():
     assert_boxes_near(boxes_of(specked(image)), truth, tolerance=4)
 
 
-def textured(image: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` (grey, 0-255) on the gallery's textured paper: mottling, grain, fibres."""
-    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
-    return gallery.to_uint8(gallery.paper_texture(rgb, np.random.default_rng(seed)))[..., 0]
-
-
 def test_fibres_of_textured_paper_are_not_digits_but_faint_writing_is():
     # The largest fibres on a blank textured page passed for digits (seeds 0, 12, 17:
     # 2, 4 and 3 of them): hairlines as faint as the grain.
     for seed in (0, 12, 17):
-        assert S.segment(textured(np.full((110, 300), 255.0), seed)) == []
+        assert S.segment(under(np.full((110, 300), 255.0), gallery.paper_texture, seed=seed)) == []
     image, truth = write_digits("2024", margin=20)
-    assert len(S.segment(textured(image.astype(float) * 255 / 235, 0))) == 4
+    assert len(S.segment(under(image * 255.0 / 235, gallery.paper_texture))) == 4
     # Pencil is as faint as the fibres (ink 0.15 of the paper), but its strokes are wide.
     faint, _ = write_digits("2024", margin=20)
     faint = 255 - (255 - faint.astype(float)) * 38 / 200
     assert_boxes_near(boxes_of(np.rint(faint).astype(np.uint8)), truth, tolerance=3)
 
 
-def photographed(image: np.ndarray, seed: int) -> np.ndarray:
-    """``image`` (grey, 0-255) as the gallery's phone photo: ballpoint, textured paper,
-    uneven light, turned, in perspective, sensor noise, JPEG."""
-    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
-    rng = np.random.default_rng(seed)
-    for step in gallery.CONDITIONS["photo"]:
-        rgb = step(rgb, rng)
-    return gallery.to_uint8(rgb)
-
-
 def test_shading_and_grain_on_a_photographed_page_are_not_digits():
     # Faint ink fading into what surrounds it: seeds 0, 2 and 4 gave 3, 3 and 4 "digits".
     for seed in (0, 2, 4):
-        assert S.segment(photographed(np.full((120, 330), 255.0), seed)) == []
+        assert S.segment(under(np.full((120, 330), 255.0), *PHOTO, seed=seed)) == []
     image, _ = write_digits("2024", margin=20)
     for seed in (0, 2, 4):
-        assert len(S.segment(photographed(image.astype(float) * 255 / 235, seed))) == 4
+        assert len(S.segment(under(image * 255.0 / 235, *PHOTO, seed=seed))) == 4
 
 
 def test_smudges_on_a_chalkboard_are_not_digits():
     # Old chalk wiped into soft blobs, as faint as the fibres but as wide as they are tall.
-    def on_board(image: np.ndarray, seed: int) -> np.ndarray:
-        rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
-        return gallery.to_uint8(gallery.chalkboard(rgb, np.random.default_rng(seed)))
-
     for shape, seed in (((156, 274), 10), ((200, 500), 0), ((200, 500), 39)):
-        assert S.segment(on_board(np.full(shape, 255.0), seed)) == []
+        assert S.segment(under(np.full(shape, 255.0), gallery.chalkboard, seed=seed)) == []
     image, truth = write_digits("2024", margin=20)
-    assert_boxes_near(boxes_of(on_board(image.astype(float), 0)), truth, tolerance=3)
+    assert_boxes_near(boxes_of(under(image, gallery.chalkboard)), truth, tolerance=3)
 
 
 def test_only_ink_made_by_mirroring_is_dropped():

@@ -308,8 +308,7 @@ def test_a_sheets_edge_on_a_table_is_not_digits(seed):
 
 def specked(image: np.ndarray, seed: int = 0) -> np.ndarray:
     """``image`` with the gallery's dust: dark dots of one to a few pixels, short hairs."""
-    rgb = np.repeat(image[..., None] / 255.0, 3, axis=2)
-    return gallery.to_uint8(gallery.specks(rgb, np.random.default_rng(seed)))[..., 0]
+    return under(image, gallery.specks, seed=seed)[..., 0]
 
 
 def test_dust_is_not_digits():

@@ -452,6 +452,13 @@ def drop_region_rims(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
     return mask & ~np.isin(labels, rims) if rims else mask
 
 
+def drop_page_shade(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
+    """What a page's light and surroundings leave as "ink": shading (``drop_shading``),
+    then the rim of a darker region beyond the page (``drop_region_rims``). For pages
+    only, in ``predict``'s pipeline and ``read``'s rows alike."""
+    return drop_region_rims(drop_shading(mask, paper_bright), paper_bright)
+
+
 def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     """Keep the digit: its main piece and the pieces near it; drop specks and what lies
     away from it (paper edges, the table, shadows in corners, stray marks).
@@ -669,8 +676,7 @@ def _stages(
         if page and unsure:
             page = not reaches_every_edge(_ink(grey, not dark)[2])
     if page:
-        paper = grey if dark else 1.0 - grey
-        lined = drop_region_rims(drop_shading(lined, paper), paper)
+        lined = drop_page_shade(lined, grey if dark else 1.0 - grey)
     cleaned = keep_digit_components(lined)
     thick_ink, thick = thicken(ink, cleaned)
     output = centre_in_box(thick_ink, thick)

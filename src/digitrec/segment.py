@@ -246,14 +246,14 @@ def find_groups(
     """The writing's groups (one digit each, or touching digits) and the digit height.
     ``extended``: the ink map of the picture carried past its edges by repeating them
     (``drop_mirrored``); ``paper_bright``: the picture with paper bright, for dropping
-    shading on a page, as the pipeline does (``P.drop_shading``)."""
+    shading and the world beyond a page, as the pipeline does (``P.drop_page_shade``)."""
     raw = P.ink_mask(ink)
     mask = remove_lines(raw)
     mask = P.drop_frames(drop_box_edges(mask, raw & ~mask))
     if extended is not None:
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
-        mask = P.drop_region_rims(P.drop_shading(mask, paper_bright), paper_bright)
+        mask = P.drop_page_shade(mask, paper_bright)
     pieces = drop_border_runners(components(mask), mask.shape)
     if not pieces:
         return [], 0.0

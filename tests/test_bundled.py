@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitrec import gallery
 from digitrec.artifact import DEFAULT_MODEL, load_model, read_metadata
@@ -52,6 +53,18 @@ def test_mnist_confidence_is_calibrated(bundled, real_data_dir):
     result = evaluate(bundled, "mnist", data_dir=real_data_dir)
     assert result.ece < 0.01
     assert result.n_refused < 0.01 * result.n
+
+
+def test_white_ink_on_a_transparent_canvas_is_read(bundled, tmp_path):
+    """A drawing app in dark mode exports white strokes on a transparent background."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for digit in range(10):
+        alpha = (gallery.mouse_shape(digit, rng) * 255).astype(np.uint8)
+        rgba = np.dstack([np.full(alpha.shape + (3,), 255, np.uint8), alpha])
+        paths.append(tmp_path / f"{digit}.png")
+        Image.fromarray(rgba, "RGBA").save(paths[-1])
+    assert [a.digit for a in predict(bundled, [str(p) for p in paths])] == list(range(10))
 
 
 def test_non_digits_are_refused(bundled):

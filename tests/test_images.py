@@ -55,6 +55,28 @@ def test_transparent_canvas_becomes_ink_on_white_paper():
     assert tuple(array[0, 0]) == (255, 255, 255) and tuple(array[10, 10]) == (0, 0, 0)
 
 
+def test_light_strokes_on_a_transparent_canvas_go_onto_black():
+    canvas = Image.new("RGBA", (20, 20), (255, 255, 255, 0))  # white ink, dark-themed app
+    canvas.paste((230, 230, 230, 255), (8, 2, 12, 18))
+    array = decode_image(encode(canvas, "PNG"))
+    assert tuple(array[0, 0]) == (0, 0, 0) and tuple(array[10, 10]) == (230, 230, 230)
+
+
+@pytest.mark.parametrize(
+    "visible, ink",
+    [
+        ((2, 2, 18, 18), 200),  # a cut-out sheet: mostly visible, with light pencil on it
+        ((8, 2, 12, 18), 120),  # grey strokes, darker than mid-grey
+    ],
+)
+def test_other_transparent_pictures_still_go_onto_white(visible, ink):
+    canvas = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    canvas.paste((240, 240, 240, 255), visible)
+    canvas.paste((ink, ink, ink, 255), (9, 4, 11, 16))
+    array = decode_image(encode(canvas, "PNG"))
+    assert tuple(array[0, 0]) == (255, 255, 255) and tuple(array[10, 10]) == (ink, ink, ink)
+
+
 def test_exif_orientation_is_applied():
     image = Image.new("L", (30, 10), 255)
     exif = Image.Exif()

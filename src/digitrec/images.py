@@ -44,6 +44,9 @@ MAX_PIXELS = 40_000_000  # larger pictures are refused before they are decoded
 MAX_FILE_BYTES = 256 * 2**20  # a bigger "image" file is almost surely not a digit
 MAX_DOWNLOAD_BYTES = 20 * 2**20
 URL_TIMEOUT = 10.0
+LIGHT_INK = (
+    128  # a transparent canvas whose strokes are all lighter than this is flattened onto black
+)
 
 
 def is_url(source: str) -> bool:
@@ -133,7 +136,8 @@ def decode_image(data: bytes, name: str = "<image>", max_pixels: int = MAX_PIXEL
     """Decode image bytes into ``uint8`` grey ``(h, w)`` or RGB ``(h, w, 3)``.
 
     EXIF orientation is applied and transparency is flattened onto white, so a canvas
-    export with a transparent background reads as ink on paper, not ink on black. Of a
+    export with a transparent background reads as ink on paper, not ink on black (onto
+    black if every stroke is light, so that white ink does not vanish). Of a
     multi-frame file (animated GIF, multi-page TIFF) the first frame is read. A picture
     of more than ``max_pixels`` is refused from its header, before it is decoded.
     """
@@ -209,11 +213,25 @@ def _to_array(image: Image.Image) -> np.ndarray:
         return scaled.astype(np.uint8)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+        paper = (0, 0, 0, 255) if _light_drawing(np.asarray(rgba)) else (255, 255, 255, 255)
+        return np.asarray(
+            Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("RGB")
+        )
     if image.mode in ("L", "1"):
         return np.asarray(image.convert("L"))
     return np.asarray(image.convert("RGB"))
+
+
+def _light_drawing(rgba: np.ndarray) -> bool:
+    """Light strokes on a transparent canvas (white ink from a dark-themed drawing app):
+    onto white they would vanish, so they go onto black. Only when the visible pixels
+    cover less than half the picture and none is darker than mid-grey: a cut-out photo of
+    a sheet (mostly visible, with darker ink on it) still goes onto white."""
+    visible = rgba[..., 3] >= 128
+    if not visible.any() or visible.mean() >= 0.5:
+        return False
+    luminance = rgba[..., :3][visible].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    return bool(luminance.min() >= LIGHT_INK)
 
 
 def _download(url: str) -> bytes:

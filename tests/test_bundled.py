@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from digitrec import gallery
 from digitrec.artifact import DEFAULT_MODEL, load_model, read_metadata
@@ -65,6 +66,43 @@ def test_white_ink_on_a_transparent_canvas_is_read(bundled, tmp_path):
         paths.append(tmp_path / f"{digit}.png")
         Image.fromarray(rgba, "RGBA").save(paths[-1])
     assert [a.digit for a in predict(bundled, [str(p) for p in paths])] == list(range(10))
+
+
+def test_underlined_digits_are_read(bundled):
+    """The line under a digit is no part of it (it was: 2 of 10 read right)."""
+    rng = np.random.default_rng(4)
+    pictures = []
+    for digit in range(10):
+        ink = gallery.mouse_shape(digit, rng, "thin")
+        rows, cols = np.nonzero(ink > 0.5)
+        y = rows.max() + 0.15 * np.ptp(rows)
+        line = [(cols.min() - 0.2 * np.ptp(cols), y), (cols.max() + 0.2 * np.ptp(cols), y + 3)]
+        ink = np.maximum(ink, gallery.draw_strokes([line], 6))
+        pictures.append(gallery.to_uint8(1 - ink))
+    assert [a.digit for a in predict(bundled, pictures)] == list(range(10))
+
+
+def test_circled_digits_are_read(bundled):
+    """The circle round a digit is no part of it (it was: 0 of 10 read right)."""
+    rng = np.random.default_rng(5)
+    pictures = []
+    for digit in range(10):
+        ink = np.zeros((gallery.CANVAS, gallery.CANVAS), np.float32)
+        small = ndimage.zoom(gallery.mouse_shape(digit, rng, "thin"), 0.6, order=1)
+        ink[56 : 56 + len(small), 56 : 56 + len(small)] = small
+        rows, cols = np.nonzero(ink > 0.5)
+        middle_y, middle_x = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
+        angles = np.linspace(0, 2 * np.pi, 50)
+        circle = np.stack(
+            [
+                middle_x + 0.6 * np.ptp(rows) * np.cos(angles),
+                middle_y + 0.7 * np.ptp(rows) * np.sin(angles),
+            ],
+            axis=1,
+        )
+        ink = np.maximum(ink, gallery.draw_strokes([circle], 4))
+        pictures.append(gallery.to_uint8(1 - ink))
+    assert [a.digit for a in predict(bundled, pictures)] == list(range(10))
 
 
 def test_non_digits_are_refused(bundled):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from digitrec import gallery
@@ -240,6 +241,68 @@ def test_a_forms_comb_under_the_digit_is_no_part_of_it():
     two[30:36, 50:90] = two[30:70, 84:90] = two[64:70, 50:90] = two[64:96, 50:56] = True
     two[100:106, 52:86] = True
     np.testing.assert_array_equal(P.keep_digit_components(two), two)
+
+
+@pytest.mark.parametrize("line_rows", [(120, 122), (120, 130)])
+def test_an_underline_is_no_part_of_the_digit(line_rows):
+    """An underlined 7 was kept with its line and read as a 2, or as a 1 when the line,
+    drawn with a firmer pen, outweighed the 7 and was taken for the digit."""
+    seven = np.zeros((160, 160), bool)
+    seven[30:33, 50:90] = seven[30:110, 87:90] = True
+    underlined = seven.copy()
+    underlined[slice(*line_rows), 40:100] = True
+    np.testing.assert_array_equal(P.keep_digit_components(underlined), seven)
+    # Joined to the digit by fainter ink, it is the digit's own stroke, broken by the
+    # threshold (the base of a blurred 2 whose diagonal is faint): it stays.
+    faint = underlined.copy()
+    faint[110:120, 87:90] = True
+    np.testing.assert_array_equal(P.keep_digit_components(underlined, faint), underlined)
+
+
+def ring(shape, box, start=0, end=360, width=4) -> np.ndarray:
+    """A hand-drawn circle's mask: an arc of the ellipse in ``box`` (x0, y0, x1, y1)."""
+    canvas = Image.new("L", shape[::-1])
+    ImageDraw.Draw(canvas).arc(box, start, end, fill=255, width=width)
+    return np.asarray(canvas) > 0
+
+
+@pytest.mark.parametrize("arc", [(0, 360), (110, 420)])  # closed, and left open 50 degrees
+def test_a_circle_drawn_around_the_digit_is_no_part_of_it(arc):
+    """A circled 7 was read as a 0: the circle outweighed the 7 and was kept as the digit."""
+    seven = np.zeros((200, 200), bool)
+    seven[60:64, 80:120] = seven[60:140, 116:120] = True
+    circled = seven | ring(seven.shape, (40, 25, 160, 175), *arc)
+    np.testing.assert_array_equal(P.keep_digit_components(circled), seven)
+    # A 0 with a dot in it (written so, not to be read as an O) is no circle round a dot.
+    zero = ring(seven.shape, (60, 40, 140, 160), width=8)
+    dotted = zero.copy()
+    dotted[95:105, 95:105] = True
+    np.testing.assert_array_equal(P.keep_digit_components(dotted), zero)
+
+
+def test_a_circle_the_digit_touches_is_cut_away():
+    """One piece with the digit (a circled 7 whose stem reaches the circle), the circle
+    is cut away along the outline; a slashed zero is not a circled 1, nor a plain 0 a
+    circle."""
+    seven = np.zeros((200, 200), bool)
+    seven[60:64, 80:120] = seven[60:171, 116:120] = True  # the stem runs into the circle
+    circle = ring(seven.shape, (40, 25, 160, 175))
+    kept = P.keep_digit_components(seven | circle)
+    assert not (kept & circle & ~seven).any()  # none of the circle is kept
+    assert (kept & seven).sum() >= 0.8 * seven.sum()  # and most of the 7 is
+    zero = ring(seven.shape, (60, 40, 140, 160), width=6)
+    slashed = zero | ndimage.binary_dilation(np.eye(200, dtype=bool)[::-1], iterations=2)
+    slashed[:30] = slashed[170:] = False  # the slash, a little longer than the 0 is tall
+    # A thin 0 drawn with a wobbly hand: its outline leaves a few pixels past the band.
+    angles = np.linspace(0, 2 * np.pi, 40)
+    radius = 1 + np.random.default_rng(0).normal(0, 0.04, 40)
+    radius[-1] = radius[0]
+    canvas = Image.new("L", (200, 200))
+    outline = np.stack([100 + 30 * radius * np.cos(angles), 100 + 60 * radius * np.sin(angles)], 1)
+    ImageDraw.Draw(canvas).line([tuple(point) for point in outline], fill=255, width=2)
+    wobbly = np.asarray(canvas) > 0
+    for whole in (zero, slashed, wobbly):
+        np.testing.assert_array_equal(P.keep_digit_components(whole), whole)
 
 
 def test_components_drop_specks_and_paper_edges_not_digit_pieces():

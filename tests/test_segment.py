@@ -230,6 +230,18 @@ def test_specks_dashes_and_ruled_lines_are_not_digits():
     assert_boxes_near(boxes_of(image), truth, tolerance=4)
 
 
+@pytest.mark.parametrize("arc", [(0, 360), (120, 430)])  # closed, and left open
+def test_a_circle_round_the_number_is_not_a_digit(arc):
+    """A circled number was read as "0": the circle set the digit height, and the digits
+    inside it were dropped as too short for it."""
+    image, truth = write_digits("42", gap=25, margin=80)
+    canvas = Image.fromarray(image)
+    x0, y0, x1, y1 = truth[0][0], truth[0][1], truth[1][2], truth[1][3]
+    box = (x0 - 50, y0 - 50, x1 + 50, y1 + 50)
+    ImageDraw.Draw(canvas).arc(box, *arc, fill=40, width=5)
+    assert_boxes_near(boxes_of(np.asarray(canvas)), truth, tolerance=4)
+
+
 def test_a_tight_crop_keeps_a_one_that_spans_its_height():
     image, truth = write_digits("171", gap=25, margin=0)
     assert_boxes_near(boxes_of(image), truth, tolerance=3)

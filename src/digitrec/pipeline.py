@@ -14,6 +14,7 @@ runs them all and ``normalize_stages`` returns every intermediate for ``--explai
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,10 @@ REGION_RIM = 0.4
 FRAME, FRAME_THIN = 0.95, 0.08  # a box printed on a form: sides this filled, this thin
 FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of its line
 UNDER_FLAT = 2.5  # a comb under a digit is at least this flat (width / height)
+UNDERLINE_FLAT, UNDER_GAP, UNDER_NARROW = 4.0, 0.05, 0.3  # an underline: see ``underlines``
+RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: see ``rings``
+RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
+RING_FILL = (0.68, 0.86)  # ... fills this share of its box, filled in, as an ellipse does
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -459,13 +464,16 @@ def drop_page_shade(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
     return drop_region_rims(drop_shading(mask, paper_bright), paper_bright)
 
 
-def keep_digit_components(mask: np.ndarray) -> np.ndarray:
+def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> np.ndarray:
     """Keep the digit: its main piece and the pieces near it; drop specks and what lies
-    away from it (paper edges, the table, shadows in corners, stray marks).
+    away from it (paper edges, the table, shadows in corners, stray marks) and a line
+    drawn under it.
 
     The main piece is the largest, unless it runs along the picture's edge (a paper
     edge, the table) while another piece stands clear of the border. Nothing is kept
     when the main piece is a speck, or no bigger than the grain or dust around it.
+    ``faint``: where there is any ink at all (the mask's pieces included); pieces it joins
+    are one stroke that the threshold broke, never a digit and a line under it.
     """
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count == 0:
@@ -473,9 +481,8 @@ def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     index = np.arange(1, count + 1)
     areas = np.asarray(ndimage.sum(mask, labels, index))
     height, width = mask.shape
-    boxes = np.array(
-        [(b[0].start, b[0].stop, b[1].start, b[1].stop) for b in ndimage.find_objects(labels)]
-    )
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([(b[0].start, b[0].stop, b[1].start, b[1].stop) for b in slices])
     # Border contact: the longest stretch of one side of the picture that a piece lies
     # along. A paper edge or the table runs along a side; a digit in a tight crop only
     # touches it.
@@ -501,10 +508,19 @@ def keep_digit_components(mask: np.ndarray) -> np.ndarray:
     areas = np.where(edge_band, 0, areas)
     extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
     digit_like = (contact == 0) & (extent >= 0.25 * min(height, width))
-    main = int(np.argmax(areas))
+    # An underline drawn with a firmer pen than the digit outweighs it: never the main piece.
+    lines_under = underlines(boxes)
+    if faint is not None and lines_under.any():
+        joined, _ = ndimage.label(faint | mask, structure=np.ones((3, 3), bool))
+        stroke = np.asarray(ndimage.maximum(joined, labels, index))  # each piece's stroke
+        lines_under &= stroke[:, None] != stroke[None, :]
+    # Nor is a circle drawn around the digit.
+    around = rings(boxes, lambda k: labels[slices[k]] == k + 1)
+    choice = np.where(lines_under.any(axis=1) | around, 0, areas)
+    main = int(np.argmax(choice))
     if contact[main] > 0.5 and digit_like.any():
         candidates = np.flatnonzero(digit_like)
-        main = candidates[np.argmax(areas[candidates])]
+        main = candidates[np.argmax(choice[candidates])]
     top, bottom, left, right = boxes[main]
     margin_y = margin_x = max(bottom - top, right - left)  # the digit's own scale
     centre_y = (boxes[:, 0] + boxes[:, 1]) / 2
@@ -531,17 +547,100 @@ def keep_digit_components(mask: np.ndarray) -> np.ndarray:
         & (widths >= UNDER_FLAT * heights)
         & (widths >= right - left)
     )
+    keep &= ~lines_under[:, main] & ~around
     for k in np.flatnonzero(under & keep):
         if is_comb(labels[boxes[k, 0] : boxes[k, 1], boxes[k, 2] : boxes[k, 3]] == k + 1):
             keep[k] = False
     # Writing stands out from the marks around it; grain and dust do not.
-    elsewhere = ~keep & ~edge_band
+    elsewhere = ~keep & ~edge_band & ~lines_under[:, main] & ~around
     if (
         np.count_nonzero(elsewhere) >= CLUTTER_PIECES
         and areas[main] < CLUTTER_RATIO * areas[elsewhere].max()
     ):
         return np.zeros_like(mask)
-    return np.isin(labels, index[keep])
+    kept = np.isin(labels, index[keep])
+    if not around.any():  # a circle the digit touches is one piece with it
+        box = (slice(top, bottom), slice(left, right))
+        band = ring_band(labels[box] == main + 1)
+        if band is not None:
+            kept[box] &= ~band
+    return kept
+
+
+def ring_band(piece: np.ndarray) -> np.ndarray | None:
+    """The circle of a circled digit that touches it, as one piece with it (cropped to its
+    box): its outline, RING_BAND stroke widths deep, when the piece filled in is about as
+    much of its box as an ellipse (RING_FILL) and ink lies deeper inside, at least
+    RING_INNER of the piece's height and not one straight bar (a slashed zero); else None.
+    The strokes of a digit alone are all near its outline, once its loops are filled; a
+    scribble's outline is no ellipse."""
+    filled = ndimage.binary_fill_holes(piece)
+    if not RING_FILL[0] <= filled.mean() <= RING_FILL[1]:
+        return None  # no ellipse (which fills pi/4 of its box): a scribble, a box, a digit
+    holes = filled & ~piece
+    if not holes.any() or np.ptp(np.flatnonzero(holes.any(axis=1))) + 1 < RING_INNER * len(piece):
+        return None  # nothing enclosed as tall as a digit inside
+    depth = ndimage.distance_transform_edt(np.pad(filled, 1))[1:-1, 1:-1]
+    band = depth <= RING_BAND * stroke_width(piece)
+    labels, count = ndimage.label(piece & ~band, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return None
+    # The digit inside is one stroke at least RING_INNER of the piece's height, not the
+    # few pixels a wobbly outline leaves past the band.
+    heights = [box[0].stop - box[0].start for box in ndimage.find_objects(labels)]
+    if max(heights) < RING_INNER * piece.shape[0]:
+        return None
+    rows, cols = np.nonzero(labels == int(np.argmax(heights)) + 1)
+    if rows.size < 3:
+        return None
+    spread = np.linalg.eigvalsh(np.cov(np.stack([rows, cols]).astype(np.float64)))
+    if spread[1] > RING_BAR**2 * max(spread[0], 1e-9):
+        return None  # a bar: the slash through a zero, or a 1 (left as it was)
+    return piece & band
+
+
+def rings(boxes: np.ndarray, piece: Callable[[int], np.ndarray]) -> np.ndarray:
+    """Which pieces are a ring drawn around another: a circled digit's circle. A ring
+    holds a piece at least RING_INNER of its height inside its box, and surrounds it:
+    seen from that piece's centre, its ink lies in RING_AROUND of all directions (a hand
+    drawn circle may be left a little open). A 0's dot or a 6's loop holds no such piece.
+    ``boxes``: top, bottom, left, right; ``piece(k)``: piece k's mask within its box."""
+    top, bottom, left, right = boxes.T
+    heights = bottom - top
+    inside = (
+        (top[None, :] > top[:, None])
+        & (bottom[None, :] < bottom[:, None])
+        & (left[None, :] > left[:, None])
+        & (right[None, :] < right[:, None])
+        & (heights[None, :] >= RING_INNER * heights[:, None])
+    )
+    found = np.zeros(len(boxes), bool)
+    for k, j in np.argwhere(inside):
+        if found[k]:
+            continue
+        rows, cols = np.nonzero(piece(k))
+        centre_y = (top[j] + bottom[j]) / 2 - top[k]
+        centre_x = (left[j] + right[j]) / 2 - left[k]
+        angles = np.arctan2(rows - centre_y, cols - centre_x)
+        bins = np.unique(((angles + np.pi) / (2 * np.pi) * RING_BINS).astype(int) % RING_BINS)
+        found[k] = len(bins) >= RING_AROUND * RING_BINS
+    return found
+
+
+def underlines(boxes: np.ndarray) -> np.ndarray:
+    """``[k, j]``: piece k underlines piece j (boxes: top, bottom, left, right): a bar
+    (UNDERLINE_FLAT flat) at least as wide as j, under it, and wholly below it, clear of
+    it by UNDER_GAP of j's height. The base of a 2 drawn apart starts where the 2's other
+    stroke ends, so it is not clear of it, and it is no wider. The foot of a 1 drawn apart
+    is both, so nothing under a narrow piece (UNDER_NARROW of its height) is an underline:
+    a 1 reads as a 1 with or without the bar under it."""
+    top, bottom, left, right = boxes.T
+    heights, widths = bottom - top, right - left
+    below = top[:, None] >= bottom[None, :] + UNDER_GAP * heights[None, :]
+    under = np.minimum(right[:, None], right[None, :]) > np.maximum(left[:, None], left[None, :])
+    bar = widths >= UNDERLINE_FLAT * heights
+    digit = ~bar & (widths >= UNDER_NARROW * heights)
+    return bar[:, None] & digit[None, :] & below & under & (widths[:, None] >= widths[None, :])
 
 
 def is_comb(piece: np.ndarray) -> bool:
@@ -677,7 +776,7 @@ def _stages(
             page = not reaches_every_edge(_ink(grey, not dark)[2])
     if page:
         lined = drop_page_shade(lined, grey if dark else 1.0 - grey)
-    cleaned = keep_digit_components(lined)
+    cleaned = keep_digit_components(lined, ink > MIN_INK)
     thick_ink, thick = thicken(ink, cleaned)
     output = centre_in_box(thick_ink, thick)
     return Stages(grey, ink, mask, cleaned, thick, output, dark, unsure, width, page)

@@ -254,7 +254,7 @@ def find_groups(
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
         mask = P.drop_page_shade(mask, paper_bright)
-    pieces = drop_border_runners(components(mask), mask.shape)
+    pieces = drop_circles(drop_border_runners(components(mask), mask.shape))
     if not pieces:
         return [], 0.0
     height = digit_height(pieces)
@@ -449,6 +449,16 @@ def drop_border_runners(pieces: list[Piece], shape: tuple[int, int]) -> list[Pie
         for b, c in zip(pieces, touching, strict=True)
     )
     return [b for b, c in zip(pieces, touching, strict=True) if not clear or c <= 0.5]
+
+
+def drop_circles(pieces: list[Piece]) -> list[Piece]:
+    """Drop a circle drawn round the number (``P.rings``): as the tallest piece it would
+    set the digit height, and the digits inside would be dropped as too short for it."""
+    if len(pieces) < 2:
+        return pieces
+    boxes = np.array([(p.top, p.bottom, p.left, p.right) for p in pieces])
+    around = P.rings(boxes, lambda k: pieces[k].mask)
+    return [piece for piece, ring in zip(pieces, around, strict=True) if not ring]
 
 
 def digit_height(pieces: list[Piece]) -> float:

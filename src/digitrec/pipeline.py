@@ -70,6 +70,7 @@ UNDERLINE_FLAT, UNDER_GAP, UNDER_NARROW = 4.0, 0.05, 0.3  # an underline: see ``
 RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: see ``rings``
 RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
 RING_FILL = (0.68, 0.86)  # ... fills this share of its box, filled in, as an ellipse does
+RING_HOLLOW = 2.0  # ... and filled in, it is at least this many times its ink
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -570,13 +571,15 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
 def ring_band(piece: np.ndarray) -> np.ndarray | None:
     """The circle of a circled digit that touches it, as one piece with it (cropped to its
     box): its outline, RING_BAND stroke widths deep, when the piece filled in is about as
-    much of its box as an ellipse (RING_FILL) and ink lies deeper inside, at least
-    RING_INNER of the piece's height and not one straight bar (a slashed zero); else None.
-    The strokes of a digit alone are all near its outline, once its loops are filled; a
-    scribble's outline is no ellipse."""
+    much of its box as an ellipse (RING_FILL), mostly paper (RING_HOLLOW), and ink lies
+    deeper inside, at least RING_INNER of the piece's height and not one straight bar (a
+    slashed zero); else None. The strokes of a digit alone lie near its outline once its
+    loops are filled; a scribble's outline is no ellipse; a bold 8 is mostly ink."""
     filled = ndimage.binary_fill_holes(piece)
     if not RING_FILL[0] <= filled.mean() <= RING_FILL[1]:
         return None  # no ellipse (which fills pi/4 of its box): a scribble, a box, a digit
+    if filled.sum() < RING_HOLLOW * piece.sum():
+        return None  # mostly ink: a bold digit's loops, not paper inside a circle
     holes = filled & ~piece
     if not holes.any() or np.ptp(np.flatnonzero(holes.any(axis=1))) + 1 < RING_INNER * len(piece):
         return None  # nothing enclosed as tall as a digit inside

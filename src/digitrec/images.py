@@ -44,9 +44,8 @@ MAX_PIXELS = 40_000_000  # larger pictures are refused before they are decoded
 MAX_FILE_BYTES = 256 * 2**20  # a bigger "image" file is almost surely not a digit
 MAX_DOWNLOAD_BYTES = 20 * 2**20
 URL_TIMEOUT = 10.0
-LIGHT_INK = (
-    128  # a transparent canvas whose strokes are all lighter than this is flattened onto black
-)
+# A transparent canvas whose strokes are all lighter than this is flattened onto black.
+LIGHT_INK = 128
 
 
 def is_url(source: str) -> bool:

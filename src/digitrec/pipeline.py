@@ -509,15 +509,20 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
     areas = np.where(edge_band, 0, areas)
     extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
     digit_like = (contact == 0) & (extent >= 0.25 * min(height, width))
-    # An underline drawn with a firmer pen than the digit outweighs it: never the main piece.
-    lines_under = underlines(boxes)
+    # An underline drawn with a firmer pen than the digit outweighs it: never the main
+    # piece. Nor is a circle drawn round the digit. Both are looked for among the pieces
+    # big enough to be writing: a noisy picture has thousands of specks.
+    sizable = np.flatnonzero(extent >= max(MIN_DIGIT, 0.03 * min(height, width)))
+    lines_under = underlines(boxes[sizable])  # [k, j]: sizable[k] underlines sizable[j]
     if faint is not None and lines_under.any():
         joined, _ = ndimage.label(faint | mask, structure=np.ones((3, 3), bool))
-        stroke = np.asarray(ndimage.maximum(joined, labels, index))  # each piece's stroke
-        lines_under &= stroke[:, None] != stroke[None, :]
-    # Nor is a circle drawn around the digit.
-    around = rings(boxes, lambda k: labels[slices[k]] == k + 1)
-    choice = np.where(lines_under.any(axis=1) | around, 0, areas)
+        stroke = np.asarray(ndimage.maximum(joined, labels, index[sizable]))
+        lines_under &= stroke[:, None] != stroke[None, :]  # one stroke, broken by the threshold
+    around = np.zeros(count, bool)
+    around[sizable] = rings(boxes[sizable], lambda k: labels[slices[sizable[k]]] == sizable[k] + 1)
+    underlining = np.zeros(count, bool)
+    underlining[sizable] = lines_under.any(axis=1)
+    choice = np.where(underlining | around, 0, areas)
     main = int(np.argmax(choice))
     if contact[main] > 0.5 and digit_like.any():
         candidates = np.flatnonzero(digit_like)
@@ -548,12 +553,15 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
         & (widths >= UNDER_FLAT * heights)
         & (widths >= right - left)
     )
-    keep &= ~lines_under[:, main] & ~around
+    under_main = np.zeros(count, bool)  # the lines under the main piece
+    if main in sizable:
+        under_main[sizable] = lines_under[:, np.searchsorted(sizable, main)]
+    keep &= ~under_main & ~around
     for k in np.flatnonzero(under & keep):
         if is_comb(labels[boxes[k, 0] : boxes[k, 1], boxes[k, 2] : boxes[k, 3]] == k + 1):
             keep[k] = False
     # Writing stands out from the marks around it; grain and dust do not.
-    elsewhere = ~keep & ~edge_band & ~lines_under[:, main] & ~around
+    elsewhere = ~keep & ~edge_band & ~under_main & ~around
     if (
         np.count_nonzero(elsewhere) >= CLUTTER_PIECES
         and areas[main] < CLUTTER_RATIO * areas[elsewhere].max()

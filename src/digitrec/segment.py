@@ -456,9 +456,13 @@ def drop_circles(pieces: list[Piece]) -> list[Piece]:
     set the digit height, and the digits inside would be dropped as too short for it."""
     if len(pieces) < 2:
         return pieces
-    boxes = np.array([(p.top, p.bottom, p.left, p.right) for p in pieces])
-    around = P.rings(boxes, lambda k: pieces[k].mask)
-    return [piece for piece, ring in zip(pieces, around, strict=True) if not ring]
+    # Only pieces as tall as a circle's digit can be a circle or inside one: not the specks.
+    tallest = max(piece.height for piece in pieces)
+    tall = [piece for piece in pieces if piece.height >= P.RING_INNER * tallest]
+    boxes = np.array([(p.top, p.bottom, p.left, p.right) for p in tall])
+    around = P.rings(boxes, lambda k: tall[k].mask)
+    circles = {id(piece) for piece, ring in zip(tall, around, strict=True) if ring}
+    return [piece for piece in pieces if id(piece) not in circles]
 
 
 def digit_height(pieces: list[Piece]) -> float:

@@ -71,6 +71,7 @@ RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: 
 RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
 RING_FILL = (0.68, 0.86)  # ... fills this share of its box, filled in, as an ellipse does
 RING_HOLLOW = 2.0  # ... and filled in, it is at least this many times its ink
+RING_DIGIT = 0.5  # ... and the digit inside it is at least this share of its height
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -580,7 +581,7 @@ def ring_band(piece: np.ndarray) -> np.ndarray | None:
     """The circle of a circled digit that touches it, as one piece with it (cropped to its
     box): its outline, RING_BAND stroke widths deep, when the piece filled in is about as
     much of its box as an ellipse (RING_FILL), mostly paper (RING_HOLLOW), and ink lies
-    deeper inside, at least RING_INNER of the piece's height and not one straight bar (a
+    deeper inside, at least RING_DIGIT of the piece's height and not one straight bar (a
     slashed zero); else None. The strokes of a digit alone lie near its outline once its
     loops are filled; a scribble's outline is no ellipse; a bold 8 is mostly ink."""
     filled = ndimage.binary_fill_holes(piece)
@@ -596,10 +597,10 @@ def ring_band(piece: np.ndarray) -> np.ndarray | None:
     labels, count = ndimage.label(piece & ~band, structure=np.ones((3, 3), bool))
     if count == 0:
         return None
-    # The digit inside is one stroke at least RING_INNER of the piece's height, not the
-    # few pixels a wobbly outline leaves past the band.
+    # The digit inside is one stroke at least RING_DIGIT of the piece's height: not the
+    # few pixels a wobbly outline leaves past the band, nor a bold 0's second inner stroke.
     heights = [box[0].stop - box[0].start for box in ndimage.find_objects(labels)]
-    if max(heights) < RING_INNER * piece.shape[0]:
+    if max(heights) < RING_DIGIT * piece.shape[0]:
         return None
     rows, cols = np.nonzero(labels == int(np.argmax(heights)) + 1)
     if rows.size < 3:

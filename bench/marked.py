@@ -4,8 +4,9 @@ Each case is a test-gallery digit (an MNIST digit's handwriting or a mouse drawi
 ``digitrec.gallery``) under one of the gallery's conditions, with a line drawn under it
 (6-30% of the digit's height below it, reaching 10% short of to 40% past each side, a
 little slanted, pens 2-10 px) or a circle drawn round it (the digit shrunk to 60% first;
-the circle 15-70% wider than the digit, left open by up to 15 degrees or closed with an
-overlap, pens 2-8 px). The same digits unmarked are read too, for reference. Prints JSON:
+the circle 15-50% taller and 20-70% wider than the digit, left open by up to 14 degrees
+or closed with an overlap, pens 2-8 px). The same digits unmarked are read too, for
+reference. Prints JSON and writes it to ``--output`` or ``bench/results/marked-<date>.json``:
 
     python bench/marked.py --data-dir ../shared/datasets --n 300
 
@@ -14,10 +15,8 @@ Tune on ``--split train``; report ``--split test`` (the default).
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import numpy as np
+from machine import header, made_up_digits_parser, write_result
 from scipy import ndimage
 
 from digitrec import gallery
@@ -85,22 +84,11 @@ def picture(ink: np.ndarray, condition: str, rng) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="a 28x28 .digitrec model (default: bundled)")
-    parser.add_argument("--data-dir", default=None, help="folder holding mnist/")
-    parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--n", type=int, default=300, help="cases of each mark")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-
+    args = made_up_digits_parser(__doc__, 300, "cases of each mark", 0).parse_args()
     model = load_model(args.model)
     mnist = load_dataset("mnist", args.split, data_dir=args.data_dir)
-    figures = {
-        "split": args.split,
-        "n": args.n,
-        "seed": args.seed,
-        "model": args.model or "bundled",
-    }
+    result = {**header("marked.py"), "model": args.model or "bundled", "split": args.split}
+    result |= {"n": args.n, "seed": args.seed}
     for name, mark in (("underlined", underline), ("circled", circle)):
         marked, plain, labels = [], [], []
         for index in range(args.n):
@@ -116,8 +104,8 @@ def main() -> None:
             labels.append(label)
         right = [a.digit == label for a, label in zip(predict(model, marked), labels, strict=True)]
         alone = [a.digit == label for a, label in zip(predict(model, plain), labels, strict=True)]
-        figures[name] = {"accuracy": float(np.mean(right)), "unmarked": float(np.mean(alone))}
-    print(json.dumps(figures, indent=1))
+        result[name] = {"accuracy": float(np.mean(right)), "unmarked": float(np.mean(alone))}
+    write_result(result, "marked", args.output)
 
 
 if __name__ == "__main__":

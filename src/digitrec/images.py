@@ -212,7 +212,8 @@ def _to_array(image: Image.Image) -> np.ndarray:
         return scaled.astype(np.uint8)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        paper = (0, 0, 0, 255) if _light_drawing(np.asarray(rgba)) else (255, 255, 255, 255)
+        light = _light_drawing(np.asarray(rgba.getchannel("A")), np.asarray(rgba.convert("L")))
+        paper = (0, 0, 0, 255) if light else (255, 255, 255, 255)
         return np.asarray(
             Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("RGB")
         )
@@ -221,16 +222,15 @@ def _to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def _light_drawing(rgba: np.ndarray) -> bool:
+def _light_drawing(alpha: np.ndarray, grey: np.ndarray) -> bool:
     """Light strokes on a transparent canvas (white ink from a dark-themed drawing app):
     onto white they would vanish, so they go onto black. Only when the visible pixels
     cover less than half the picture and none is darker than mid-grey: a cut-out photo of
     a sheet (mostly visible, with darker ink on it) still goes onto white."""
-    visible = rgba[..., 3] >= 128
+    visible = alpha >= 128
     if not visible.any() or visible.mean() >= 0.5:
         return False
-    luminance = rgba[..., :3][visible].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
-    return bool(luminance.min() >= LIGHT_INK)
+    return bool(grey[visible].min() >= LIGHT_INK)
 
 
 def _download(url: str) -> bytes:

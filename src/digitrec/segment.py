@@ -458,11 +458,13 @@ def drop_circles(pieces: list[Piece]) -> list[Piece]:
         return pieces
     # Only pieces as tall as a circle's digit can be a circle or inside one: not the specks.
     tallest = max(piece.height for piece in pieces)
-    tall = [piece for piece in pieces if piece.height >= P.RING_INNER * tallest]
-    boxes = np.array([(p.top, p.bottom, p.left, p.right) for p in tall])
-    around = P.rings(boxes, lambda k: tall[k].mask)
-    circles = {id(piece) for piece, ring in zip(tall, around, strict=True) if ring}
-    return [piece for piece in pieces if id(piece) not in circles]
+    tall = [k for k, piece in enumerate(pieces) if piece.height >= P.RING_INNER * tallest]
+    boxes = np.array(
+        [(pieces[k].top, pieces[k].bottom, pieces[k].left, pieces[k].right) for k in tall]
+    )
+    around = P.rings(boxes, lambda i: pieces[tall[i]].mask)
+    circles = {k for k, ring in zip(tall, around, strict=True) if ring}
+    return [piece for k, piece in enumerate(pieces) if k not in circles]
 
 
 def digit_height(pieces: list[Piece]) -> float:

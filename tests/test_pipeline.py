@@ -536,3 +536,108 @@ def test_a_big_photo_is_averaged_down_before_it_is_made_grey():
     # The same input as from the small picture, up to resampling at the stroke's edges.
     difference = np.abs(P.normalize(big).astype(int) - P.normalize(small))
     assert difference.mean() < 3 and np.count_nonzero(difference > 40) == 0
+
+
+def note_on_table(note_side=150, size=(300, 300), angle=20.0, paper=0.9, table=0.3, at=(40, 60)):
+    """A grey picture of a light note, turned, on a darker table, with a dark 7 on it;
+    and the 7's own mask there."""
+    note = Image.new("L", (note_side, note_side), int(paper * 255))
+    draw = ImageDraw.Draw(note)
+    s = note_side
+    draw.line([(0.3 * s, 0.25 * s), (0.7 * s, 0.25 * s), (0.45 * s, 0.8 * s)], fill=25, width=5)
+    mask = Image.new("L", note.size, 0)
+    ImageDraw.Draw(mask).line(
+        [(0.3 * s, 0.25 * s), (0.7 * s, 0.25 * s), (0.45 * s, 0.8 * s)], fill=255, width=5
+    )
+    alpha = Image.new("L", note.size, 255).rotate(angle, expand=True)
+    note, mask = note.rotate(angle, expand=True), mask.rotate(angle, expand=True)
+    picture = Image.new("L", (size[1], size[0]), int(table * 255))
+    picture.paste(note, (at[1], at[0]), alpha)
+    seven = Image.new("L", picture.size, 0)
+    seven.paste(mask, (at[1], at[0]), alpha)
+    return np.asarray(picture), np.asarray(seven) > 127
+
+
+def test_a_note_smaller_than_the_table_it_lies_on_is_paper_not_ink():
+    # The table is the most common brightness, so the note was taken for light ink: a
+    # blob. On the note is the dark 7, and the table is painted over.
+    picture, seven = note_on_table()
+    grey = picture / np.float32(255)
+    assert not P.ink_is_dark(grey)
+    sheet, painted, dark = P.find_sheet(grey, False)
+    assert dark and 0.15 < sheet.mean() < 0.45
+    stages = P.normalize_stages(picture)
+    assert stages.ink_dark
+    assert np.count_nonzero(stages.cleaned & ~ndimage.binary_dilation(seven, iterations=3)) == 0
+    assert np.count_nonzero(stages.cleaned & seven) > 0.8 * np.count_nonzero(seven)
+
+
+def test_the_table_round_a_bigger_note_is_no_ink():
+    # The note covers most of the picture: the polarity is right, but the table's
+    # corners were ink too.
+    picture, seven = note_on_table(note_side=230, angle=20, at=(20, 5))
+    grey = picture / np.float32(255)
+    assert P.ink_is_dark(grey)
+    sheet, painted, dark = P.find_sheet(grey, True)
+    assert dark and sheet.mean() > 0.5
+    stages = P.normalize_stages(picture)
+    assert np.count_nonzero(stages.cleaned & ~ndimage.binary_dilation(seven, iterations=3)) == 0
+
+
+def seven_on_paper(size=280) -> np.ndarray:
+    seven = np.full((size, size), 0.95, np.float32)
+    seven[60:70, 80:200] = 0.1
+    seven[70:220, 170:180] = 0.1
+    return seven
+
+
+def test_a_shadow_across_the_page_is_no_sheet():
+    # Its edge runs from one side of the picture to another: no corner of a sheet in view.
+    y, x = np.mgrid[0:280, 0:280]
+    shaded = seven_on_paper() * np.where(x + y > 300, 0.45, 1.0).astype(np.float32)
+    assert P.find_sheet(shaded, P.ink_is_dark(shaded)) is None
+
+
+def test_a_narrow_bold_zero_on_a_dark_canvas_is_no_sheet():
+    # Its hole is a slit, as thin as a stroke; but its outline is an ellipse.
+    y, x = np.mgrid[0:280, 0:280]
+    zero = np.where(((x - 140) / 70.0) ** 2 + ((y - 140) / 120.0) ** 2 < 1, 0.9, 0.1)
+    zero[((x - 140) / 6.0) ** 2 + ((y - 140) / 70.0) ** 2 < 1] = 0.1
+    zero = zero.astype(np.float32)
+    assert P.find_sheet(zero, P.ink_is_dark(zero)) is None
+
+
+def test_a_thick_zero_drawn_with_the_mouse_is_no_sheet():
+    # Filled in, it has the corner where the stroke began; but its outline is round.
+    for seed in (1, 5, 8, 10, 13):
+        grey = 1 - gallery.mouse_shape(0, np.random.default_rng(seed), "thick")
+        assert P.find_sheet(grey, P.ink_is_dark(grey)) is None
+
+
+def test_an_apps_palette_beside_the_digit_is_no_sheet():
+    # A dark palette with light lettering on it: the digit on the canvas beside it is
+    # writing, longer than the lettering.
+    app = seven_on_paper()
+    app[170:270, 5:100] = 0.25
+    for top in range(180, 265, 20):
+        app[top : top + 2, 15:85] = 0.8
+    assert P.find_sheet(app, P.ink_is_dark(app)) is None
+
+
+def test_a_tight_crop_is_no_photo_of_a_table():
+    picture, _ = note_on_table(note_side=60, size=(110, 110), at=(10, 10))
+    assert P.find_sheet(picture / np.float32(255), False) is None
+    assert P.find_sheet(np.asarray(Image.fromarray(picture).resize((220, 220))) / 255.0, False)
+
+
+def test_outline_tells_a_turned_rectangle_from_an_ellipse():
+    y, x = np.mgrid[0:200, 0:200]
+    rectangle = np.zeros((200, 200), bool)
+    rectangle[60:140, 50:150] = True
+    turned = ndimage.rotate(rectangle.astype(float), 30, reshape=False, order=1) > 0.5
+    solid, polygon, corners = P.outline(turned)
+    assert solid > 0.95 and polygon > 0.95
+    assert P.turns(corners).max() > 80  # a corner, its pixel steps and all
+    solid, polygon, corners = P.outline(((x - 100) / 80.0) ** 2 + ((y - 100) / 50.0) ** 2 < 1)
+    assert solid > 0.95 and polygon < 0.85
+    assert P.turns(corners).max() < 40

@@ -68,6 +68,18 @@ FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of 
 UNDER_FLAT = 2.5  # a comb under a digit is at least this flat (width / height)
 UNDERLINE_FLAT, UNDER_GAP, UNDER_NARROW = 4.0, 0.05, 0.3  # an underline: see ``underlines``
 RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: see ``rings``
+# A sheet of paper (a sticky note, an index card) lying on a darker table that fills more
+# of the picture than the sheet does: see ``find_sheet``.
+# The sheet covers this share of the picture: less than the table if it was taken for ink,
+# else at most SHEET_PAGE (beyond that, a page with a sliver of table at its edge).
+SHEET_SHARE, SHEET_PAGE = (0.1, 0.6), 0.9
+SHEET_SOLID = (
+    0.96  # ... and this share of its convex hull: paper is flat and convex, its edges straight
+)
+SHEET_POLYGON = 0.93  # ... its hull is a polygon of 6 corners: not an ellipse (a bold 0), 0.83
+SHEET_CORNER, SHEET_ARC = 50, 0.05  # ... and one corner in view turns this far (``turns``)
+SHEET_STROKE = 0.2  # the writing's strokes are at most this thick next to the sheet
+SHEET_LONG = 3.0  # ... and strokes: the largest mark spans this many stroke widths or more
 RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
 RING_FILL = (0.68, 0.86)  # ... fills this share of its box, filled in, as an ellipse does
 RING_HOLLOW = 2.0  # ... and filled in, it is at least this many times its ink
@@ -177,6 +189,182 @@ def polarity_unsure(grey: np.ndarray, dark: bool) -> bool:
     if border.mean() < BORDER_INK:
         return False
     return lighting_falloff(grey if dark else 1.0 - grey) <= UNEVEN
+
+
+def find_sheet(grey: np.ndarray, dark: bool) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """A sheet of paper lying on a table: ``(sheet, grey, dark)``, the sheet (filled in,
+    writing included), the picture with the table painted over with the sheet's paper
+    (``paint_beyond``), and the polarity of the writing on it. None if the picture shows
+    no table round a sheet.
+
+    A sticky note photographed on a wooden table covers less of the picture than the
+    table does, so the table's brightness is the most common one and the note, lighter,
+    is taken for ink (``ink_is_dark``'s answer ``dark``): one big blob. When the note
+    covers more, the polarity is right, but the table in the corners is ink too. Either
+    way the sheet is the largest piece of one side of the picture's threshold: flat and
+    convex, a rectangle seen at an angle (perhaps cut by the picture's edges), with
+    writing on it, strokes thin next to the sheet. Nothing else in the picture may look
+    like writing. A digit is none of that: its strokes are thin themselves, and the
+    holes of a bold 0, 6, 8 or 9 are round, not strokes.
+    """
+    if max(grey.shape) < 2 * MIN_SIDE:
+        return None  # a tight crop, a 16x16 scan: no photo of a table
+    threshold = otsu_threshold(grey)
+    taken = grey <= threshold if dark else grey > threshold  # what ``dark`` calls ink
+    for side, most in ((taken, SHEET_SHARE[1]), (~taken, SHEET_PAGE)):
+        if not SHEET_SHARE[0] <= side.mean() <= most:
+            continue  # the usual case, a little ink on a page: cheap to rule out
+        found = _sheet(grey, side, most)
+        if found is not None:
+            return found
+    return None
+
+
+def _sheet(grey: np.ndarray, side: np.ndarray, most: float):
+    """``find_sheet`` for the largest piece of one ``side`` of the threshold."""
+    sheet = ndimage.binary_fill_holes(largest_piece(side))
+    if not SHEET_SHARE[0] <= sheet.mean() <= most:
+        return None
+    solid, polygon, corners = outline(sheet)
+    if solid < SHEET_SOLID or polygon < SHEET_POLYGON:
+        return None
+    # One of its corners in view: the table lies on two sides of it at least. A strip
+    # of table along one side, or a shadow's edge, crosses the picture from edge to edge.
+    # (Away from the picture's edge by more than half the stretch ``turns`` looks along.)
+    height, width = grey.shape
+    perimeter = np.linalg.norm(np.roll(corners, -1, axis=0) - corners, axis=1).sum()
+    margin = max(0.02 * min(height, width), SHEET_ARC / 2 * perimeter)
+    turn = turns(corners, SHEET_ARC)
+    if not np.any(
+        (turn >= SHEET_CORNER)
+        & (corners[:, 0] > margin)
+        & (corners[:, 0] < height - margin)
+        & (corners[:, 1] > margin)
+        & (corners[:, 1] < width - margin)
+    ):
+        return None
+    painted = paint_beyond(grey, sheet)
+    dark = ink_is_dark(painted)
+    # The writing, clear of the sheet's edge: what the threshold finds along the edge is
+    # its outline, its shadow or (in a tight crop) the soft edge of a stroke.
+    clear = ndimage.binary_erosion(
+        sheet, iterations=max(3, round(0.02 * min(grey.shape))), border_value=1
+    )
+    marks = clear & ink_mask(ink_map(painted, dark))
+    if not marks.any():
+        return None
+    # Depths inside the sheet, with the picture's edge counted as sheet (it may run on).
+    sheet_depth = ndimage.distance_transform_edt(np.pad(sheet, 1, mode="edge"))[1:-1, 1:-1]
+    depth = ndimage.distance_transform_edt(marks)
+    stroke = depth.max()
+    biggest = largest_piece(marks)
+    span = span_of(biggest)
+    if stroke > SHEET_STROKE * sheet_depth.max() or span < max(
+        MIN_DIGIT, SHEET_LONG * 2 * depth[biggest].max()
+    ):
+        return None
+    # Nothing beyond it looks like writing as big as that on it: the digit is not
+    # elsewhere (an app's dark palette with light lettering on it, beside a canvas with
+    # a dark digit). A table is broad; writing is strokes, long next to their width.
+    for beyond in (side & ~sheet, ~side & ~sheet):
+        labels, count = ndimage.label(beyond, structure=np.ones((3, 3), bool))
+        if count == 0:
+            continue
+        boxes = ndimage.find_objects(labels)
+        spans = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in boxes])
+        depth = ndimage.distance_transform_edt(beyond)
+        depths = np.asarray(ndimage.maximum(depth, labels, np.arange(1, count + 1)))
+        if np.any((spans >= span) & (spans >= SHEET_LONG * 2 * depths)):
+            return None
+    return sheet, painted, dark
+
+
+def turns(polygon: np.ndarray, arc: float = 0.05) -> np.ndarray:
+    """How far a convex polygon's outline turns, in degrees, over ``arc`` of its length
+    centred on each corner: about 90 at a rectangle's corner however finely it is drawn
+    in pixels, under 40 anywhere on an ellipse no flatter than 8:5."""
+    edges = np.roll(polygon, -1, axis=0) - polygon
+    lengths = np.linalg.norm(edges, axis=1)
+    polygon, edges, lengths = polygon[lengths > 0], edges[lengths > 0], lengths[lengths > 0]
+    heading = np.unwrap(np.arctan2(edges[:, 0], edges[:, 1]))  # of the edge from each corner
+    loop = 2 * np.pi * np.sign(heading[-1] - heading[0])  # one way round
+    starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    perimeter = lengths.sum()
+
+    def heading_at(position: np.ndarray) -> np.ndarray:
+        rounds = np.floor(position / perimeter)
+        edge = np.searchsorted(starts, position - rounds * perimeter, side="right") - 1
+        return heading[edge] + rounds * loop
+
+    half = arc * perimeter / 2
+    return np.degrees(np.abs(heading_at(starts + half) - heading_at(starts - half)))
+
+
+def paint_beyond(grey: np.ndarray, sheet: np.ndarray) -> np.ndarray:
+    """The picture with what lies beyond the sheet (and a rim just inside its edge, where
+    its outline and shadow lie) painted over with paper: each pixel as the sheet's paper
+    nearest to it, averaged over 5% of the picture (so that light falling off across the
+    sheet carries on past its edge, and its grain and thin writing average out)."""
+    inside = ndimage.binary_erosion(sheet, iterations=2, border_value=1)
+    if not inside.any():
+        return grey
+    size = max(3, int(0.05 * min(grey.shape)) | 1)
+    weight = inside.astype(np.float32)
+    paper = ndimage.uniform_filter(grey * weight, size) / np.maximum(
+        ndimage.uniform_filter(weight, size), 1e-6
+    )
+    _, (rows, cols) = ndimage.distance_transform_edt(~inside, return_indices=True)
+    return np.where(inside, grey, paper[rows, cols]).astype(grey.dtype)
+
+
+def largest_piece(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected piece of a mask that has one."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    return labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
+
+
+def span_of(piece: np.ndarray) -> int:
+    """The longer side of a piece's bounding box."""
+    rows, cols = np.nonzero(piece)
+    return int(max(np.ptp(rows), np.ptp(cols)) + 1)
+
+
+def outline(region: np.ndarray, corners: int = 6) -> tuple[float, float, np.ndarray]:
+    """The share of its convex hull that a region fills (1 for a convex one), the share
+    of the hull that the best polygon of ``corners`` corners in it covers (1 for a
+    rectangle seen at an angle and cut by the picture's edges, 0.83 for an ellipse),
+    and the hull's corners (row, column).
+
+    The polygon is the hull with corners taken away one at a time, always the one whose
+    triangle with its neighbours is smallest (Visvalingam and Whyatt, 1993)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    rows, cols = np.nonzero(region & ~ndimage.binary_erosion(region))
+    # Each boundary pixel's four corners: the hull of the pixels' squares, not centres.
+    points = np.concatenate(
+        [np.column_stack([rows + dy, cols + dx]) for dy in (0, 1) for dx in (0, 1)]
+    ).astype(np.float64)
+    try:
+        hull = ConvexHull(points)
+    except QhullError:  # a line of pixels: no area
+        return 0.0, 0.0, points[:0]
+    polygon = hull_points = points[hull.vertices]
+    while len(polygon) > corners:
+        before, after = np.roll(polygon, 1, axis=0), np.roll(polygon, -1, axis=0)
+        a, b = polygon - before, after - before
+        triangles = np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+        polygon = np.delete(polygon, int(np.argmin(triangles)), axis=0)
+    x, y = polygon[:, 1], polygon[:, 0]
+    kept = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))  # shoelace
+    return float(np.count_nonzero(region) / hull.volume), float(kept / hull.volume), hull_points
+
+
+def on_sheet(grey: np.ndarray, dark: bool) -> tuple[np.ndarray, bool]:
+    """``(grey, dark)`` for the writing on a sheet lying on a table (``find_sheet``):
+    the table painted over, and the writing's polarity. Any other picture comes back as
+    it was."""
+    found = find_sheet(grey, dark)
+    return (grey, dark) if found is None else found[1:]
 
 
 def fills_frame(mask: np.ndarray) -> bool:
@@ -761,7 +949,10 @@ def normalize_stages(image: np.ndarray, ink_dark: bool | None = None, width: flo
     picture narrowed to that share of its width (``narrow``)."""
     image = np.asarray(image)
     grey = working_size(to_grey(shrink(image, working_scale(image.shape))))
-    dark = ink_is_dark(grey) if ink_dark is None else bool(ink_dark)
+    if ink_dark is None:
+        grey, dark = on_sheet(grey, ink_is_dark(grey))
+    else:
+        dark = bool(ink_dark)
     unsure = ink_dark is None and polarity_unsure(grey, dark)
     return _stages(grey, dark, width, unsure)
 

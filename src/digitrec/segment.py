@@ -164,7 +164,7 @@ def _groups(image: np.ndarray) -> tuple[np.ndarray, list[Piece], float, Turn | N
     """The picture's ink map at the row working size (levelled, if its lines are turned),
     its groups, the digit height, and how it was levelled."""
     work = row_working_size(P.to_grey(P.shrink(image, row_scale(image.shape))))
-    dark = P.ink_is_dark(work)
+    work, dark = P.on_sheet(work, P.ink_is_dark(work))  # a note lying on a table
     ink = P.ink_map(work, dark)
     turn = None
     angle = line_angle(P.ink_mask(ink))

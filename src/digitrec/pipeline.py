@@ -4,8 +4,9 @@ MNIST digits are white ink on black, fitted into a 20x20 box keeping their aspec
 and placed in 28x28 so that their centre of mass is at the centre. A phone photo of a
 digit on paper is nothing like that, so every stage below undoes one difference:
 
-    grey -> working size -> ink map (polarity + lighting) -> mask (threshold, specks,
-    ruled lines, shading, paper edges) -> stroke thickness -> crop, fit 20x20, centre of mass
+    grey -> working size -> a note on a table? paint the table over -> ink map (polarity
+    + lighting) -> mask (threshold, specks, ruled lines, shading, paper edges) -> stroke
+    thickness -> crop, fit 20x20, centre of mass
 
 Each stage is a function of arrays, tested on small synthetic arrays; ``normalize``
 runs them all and ``normalize_stages`` returns every intermediate for ``--explain``.
@@ -73,10 +74,8 @@ RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: 
 # The sheet covers this share of the picture: less than the table if it was taken for ink,
 # else at most SHEET_PAGE (beyond that, a page with a sliver of table at its edge).
 SHEET_SHARE, SHEET_PAGE = (0.1, 0.6), 0.9
-SHEET_SOLID = (
-    0.96  # ... and this share of its convex hull: paper is flat and convex, its edges straight
-)
-SHEET_POLYGON = 0.93  # ... its hull is a polygon of 6 corners: not an ellipse (a bold 0), 0.83
+SHEET_SOLID = 0.96  # ... and this share of its hull: paper is flat, its edges straight
+SHEET_POLYGON = 0.93  # ... a hexagon covers this share of the hull (an ellipse: 0.83)
 SHEET_CORNER, SHEET_ARC = 50, 0.05  # ... and one corner in view turns this far (``turns``)
 SHEET_STROKE = 0.2  # the writing's strokes are at most this thick next to the sheet
 SHEET_LONG = 3.0  # ... and strokes: the largest mark spans this many stroke widths or more
@@ -220,7 +219,9 @@ def find_sheet(grey: np.ndarray, dark: bool) -> tuple[np.ndarray, np.ndarray, bo
     return None
 
 
-def _sheet(grey: np.ndarray, side: np.ndarray, most: float):
+def _sheet(
+    grey: np.ndarray, side: np.ndarray, most: float
+) -> tuple[np.ndarray, np.ndarray, bool] | None:
     """``find_sheet`` for the largest piece of one ``side`` of the threshold."""
     sheet = ndimage.binary_fill_holes(largest_piece(side))
     if not SHEET_SHARE[0] <= sheet.mean() <= most:
@@ -246,7 +247,7 @@ def _sheet(grey: np.ndarray, side: np.ndarray, most: float):
     painted = paint_beyond(grey, sheet)
     dark = ink_is_dark(painted)
     # The writing, clear of the sheet's edge: what the threshold finds along the edge is
-    # its outline, its shadow or (in a tight crop) the soft edge of a stroke.
+    # its outline or its shadow.
     clear = ndimage.binary_erosion(
         sheet, iterations=max(3, round(0.02 * min(grey.shape))), border_value=1
     )

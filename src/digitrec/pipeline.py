@@ -75,7 +75,7 @@ RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: 
 # else at most SHEET_PAGE (beyond that, a page with a sliver of table at its edge).
 SHEET_SHARE, SHEET_PAGE = (0.1, 0.6), 0.9
 SHEET_SOLID = 0.96  # ... and this share of its hull: paper is flat, its edges straight
-SHEET_POLYGON = 0.93  # ... a hexagon covers this share of the hull (an ellipse: 0.83)
+SHEET_STEP = 0.1  # ... its edge is a step in grey at least this high
 SHEET_CORNER, SHEET_ARC = 50, 0.05  # ... and one corner in view turns this far (``turns``)
 SHEET_STROKE = 0.2  # the writing's strokes are at most this thick next to the sheet
 SHEET_LONG = 3.0  # ... and strokes: the largest mark spans this many stroke widths or more
@@ -226,23 +226,30 @@ def _sheet(
     sheet = ndimage.binary_fill_holes(largest_piece(side))
     if not SHEET_SHARE[0] <= sheet.mean() <= most:
         return None
-    solid, polygon, corners = outline(sheet)
-    if solid < SHEET_SOLID or polygon < SHEET_POLYGON:
+    solid, corners = outline(sheet)
+    if solid < SHEET_SOLID:
+        return None
+    # Its edge is a step in brightness: where light falls off across a page, the
+    # threshold splits it along a line with the same grey on either side.
+    edge = sheet & ~ndimage.binary_erosion(sheet, iterations=3, border_value=1)
+    beside = ndimage.binary_dilation(sheet, iterations=3) & ~sheet
+    if abs(np.median(grey[edge]) - np.median(grey[beside])) < SHEET_STEP:
         return None
     # One of its corners in view: the table lies on two sides of it at least. A strip
     # of table along one side, or a shadow's edge, crosses the picture from edge to edge.
-    # (Away from the picture's edge by more than half the stretch ``turns`` looks along.)
+    # What ``turns`` sees of the outline round that corner is clear of the picture's
+    # edge, where a ragged edge meets it in a hook.
     height, width = grey.shape
-    perimeter = np.linalg.norm(np.roll(corners, -1, axis=0) - corners, axis=1).sum()
-    margin = max(0.02 * min(height, width), SHEET_ARC / 2 * perimeter)
-    turn = turns(corners, SHEET_ARC)
-    if not np.any(
-        (turn >= SHEET_CORNER)
-        & (corners[:, 0] > margin)
-        & (corners[:, 0] < height - margin)
-        & (corners[:, 1] > margin)
-        & (corners[:, 1] < width - margin)
-    ):
+    margin = 0.02 * min(height, width)
+    rows, cols = corners[:, 0], corners[:, 1]
+    at_edge = (rows <= margin) | (rows >= height - margin)
+    at_edge |= (cols <= margin) | (cols >= width - margin)
+    lengths = np.linalg.norm(np.roll(corners, -1, axis=0) - corners, axis=1)
+    along = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    apart = np.abs(along[:, None] - along[None, :])
+    apart = np.minimum(apart, lengths.sum() - apart)  # round the outline either way
+    near_edge = ((apart <= SHEET_ARC / 2 * lengths.sum()) & at_edge[None, :]).any(axis=1)
+    if not np.any((turns(corners, SHEET_ARC) >= SHEET_CORNER) & ~near_edge):
         return None
     painted = paint_beyond(grey, sheet)
     dark = ink_is_dark(painted)
@@ -330,14 +337,9 @@ def span_of(piece: np.ndarray) -> int:
     return int(max(np.ptp(rows), np.ptp(cols)) + 1)
 
 
-def outline(region: np.ndarray, corners: int = 6) -> tuple[float, float, np.ndarray]:
-    """The share of its convex hull that a region fills (1 for a convex one), the share
-    of the hull that the best polygon of ``corners`` corners in it covers (1 for a
-    rectangle seen at an angle and cut by the picture's edges, 0.83 for an ellipse),
-    and the hull's corners (row, column).
-
-    The polygon is the hull with corners taken away one at a time, always the one whose
-    triangle with its neighbours is smallest (Visvalingam and Whyatt, 1993)."""
+def outline(region: np.ndarray) -> tuple[float, np.ndarray]:
+    """The share of its convex hull that a region fills (1 for a convex one), and the
+    hull's corners (row, column)."""
     from scipy.spatial import ConvexHull, QhullError
 
     rows, cols = np.nonzero(region & ~ndimage.binary_erosion(region))
@@ -348,16 +350,8 @@ def outline(region: np.ndarray, corners: int = 6) -> tuple[float, float, np.ndar
     try:
         hull = ConvexHull(points)
     except QhullError:  # a line of pixels: no area
-        return 0.0, 0.0, points[:0]
-    polygon = hull_points = points[hull.vertices]
-    while len(polygon) > corners:
-        before, after = np.roll(polygon, 1, axis=0), np.roll(polygon, -1, axis=0)
-        a, b = polygon - before, after - before
-        triangles = np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
-        polygon = np.delete(polygon, int(np.argmin(triangles)), axis=0)
-    x, y = polygon[:, 1], polygon[:, 0]
-    kept = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))  # shoelace
-    return float(np.count_nonzero(region) / hull.volume), float(kept / hull.volume), hull_points
+        return 0.0, points[:0]
+    return float(np.count_nonzero(region) / hull.volume), points[hull.vertices]
 
 
 def on_sheet(grey: np.ndarray, dark: bool) -> tuple[np.ndarray, bool]:

@@ -23,6 +23,7 @@ from collections import Counter
 
 import numpy as np
 from machine import header, made_up_digits_parser, write_result
+from marked import digit_ink
 from PIL import Image
 from scipy import ndimage
 
@@ -39,14 +40,6 @@ PENS = {  # ink colour, strength
     "pencil": ((0.3, 0.3, 0.33), 0.6),
 }
 TABLES = ("wood", "dark desk", "grey laminate", "light desk", "checked cloth")
-
-
-def digit_ink(index: int, mnist, rng) -> tuple[np.ndarray, int]:
-    """Every other case an MNIST digit's handwriting, else a mouse drawing."""
-    if index % 2 == 0:
-        which = int(rng.integers(len(mnist.labels)))
-        return gallery.ink_shape((mnist.images[which], mnist.labels[which]), rng)
-    return gallery.ink_shape(int(rng.integers(10)), rng, str(rng.choice(["thin", "thick"])))
 
 
 def note(ink: np.ndarray, rng) -> np.ndarray:

@@ -244,11 +244,10 @@ def _sheet(
     rows, cols = corners[:, 0], corners[:, 1]
     at_edge = (rows <= margin) | (rows >= height - margin)
     at_edge |= (cols <= margin) | (cols >= width - margin)
-    lengths = np.linalg.norm(np.roll(corners, -1, axis=0) - corners, axis=1)
-    along = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    along, perimeter = arc_positions(corners)
     apart = np.abs(along[:, None] - along[None, :])
-    apart = np.minimum(apart, lengths.sum() - apart)  # round the outline either way
-    near_edge = ((apart <= SHEET_ARC / 2 * lengths.sum()) & at_edge[None, :]).any(axis=1)
+    apart = np.minimum(apart, perimeter - apart)  # round the outline either way
+    near_edge = ((apart <= SHEET_ARC / 2 * perimeter) & at_edge[None, :]).any(axis=1)
     if not np.any((turns(corners, SHEET_ARC) >= SHEET_CORNER) & ~near_edge):
         return None
     painted = paint_beyond(grey, sheet)
@@ -287,17 +286,21 @@ def _sheet(
     return sheet, painted, dark
 
 
+def arc_positions(polygon: np.ndarray) -> tuple[np.ndarray, float]:
+    """How far along a closed polygon's outline each corner lies, and its length."""
+    lengths = np.linalg.norm(np.roll(polygon, -1, axis=0) - polygon, axis=1)
+    return np.concatenate([[0.0], np.cumsum(lengths)[:-1]]), float(lengths.sum())
+
+
 def turns(polygon: np.ndarray, arc: float = 0.05) -> np.ndarray:
-    """How far a convex polygon's outline turns, in degrees, over ``arc`` of its length
-    centred on each corner: about 90 at a rectangle's corner however finely it is drawn
-    in pixels, under 40 anywhere on an ellipse no flatter than 8:5."""
+    """How far a convex polygon's outline (distinct corners) turns, in degrees, over
+    ``arc`` of its length centred on each corner: about 90 at a rectangle's corner
+    however finely it is drawn in pixels, under 40 anywhere on an ellipse no flatter
+    than 8:5."""
     edges = np.roll(polygon, -1, axis=0) - polygon
-    lengths = np.linalg.norm(edges, axis=1)
-    polygon, edges, lengths = polygon[lengths > 0], edges[lengths > 0], lengths[lengths > 0]
     heading = np.unwrap(np.arctan2(edges[:, 0], edges[:, 1]))  # of the edge from each corner
     loop = 2 * np.pi * np.sign(heading[-1] - heading[0])  # one way round
-    starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
-    perimeter = lengths.sum()
+    starts, perimeter = arc_positions(polygon)
 
     def heading_at(position: np.ndarray) -> np.ndarray:
         rounds = np.floor(position / perimeter)

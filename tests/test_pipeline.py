@@ -666,3 +666,66 @@ def test_a_rectangles_corners_turn_and_an_ellipse_has_none():
     solid, corners = P.outline(((x - 100) / 80.0) ** 2 + ((y - 100) / 50.0) ** 2 < 1)
     assert solid > 0.95
     assert P.turns(corners).max() < 40
+
+
+def _ring(mask, centre, radius, width):
+    """A thin 0: a ring of ink of ``width`` pixels."""
+    rows, cols = np.ogrid[: mask.shape[0], : mask.shape[1]]
+    distance = np.hypot((rows - centre[0]) / 1.4, cols - centre[1])
+    mask |= np.abs(distance - radius) <= width / 2
+    return mask
+
+
+def _bar(mask, start, stop, width):
+    """A straight bar (a pen, a 1) from ``start`` to ``stop`` (x, y), ``width`` wide."""
+    canvas = Image.fromarray(mask.astype(np.uint8) * 255)
+    ImageDraw.Draw(canvas).line([start, stop], fill=255, width=width)
+    return np.asarray(canvas) > 0
+
+
+def test_a_pen_beside_the_digit_is_no_part_of_it():
+    zero = _ring(np.zeros((240, 240), bool), (120, 80), 30, 3)
+    thick = _bar(zero, (170, 30), (190, 210), 16)  # a pen: 5x the strokes' width
+    np.testing.assert_array_equal(P.drop_objects(thick), zero)
+    long = _bar(zero, (150, 5), (160, 235), 4)  # a thin pen, more than twice the 0's height
+    np.testing.assert_array_equal(P.drop_objects(long), zero)
+    # A pen its light splits lengthways: a thin bar along it goes with it.
+    split = _bar(_bar(zero, (170, 30), (190, 210), 12), (182, 30), (202, 210), 3)
+    np.testing.assert_array_equal(P.drop_objects(split), zero)
+
+
+def test_a_one_or_a_fours_bar_is_no_pen():
+    ten = _bar(_ring(np.zeros((240, 240), bool), (120, 150), 30, 4), (70, 75), (70, 165), 4)
+    np.testing.assert_array_equal(P.drop_objects(ten), ten)  # a 1 as tall as the 0
+    four = np.zeros((240, 240), bool)  # the bar drawn apart meets the rest of the 4
+    four = _bar(_bar(four, (100, 40), (60, 140), 4), (60, 140), (131, 140), 4)
+    four = _bar(four, (136, 8), (138, 232), 4)  # a few pixels short of the 4's bar
+    np.testing.assert_array_equal(P.drop_objects(four), four)
+    bold_one = _bar(np.zeros((240, 240), bool), (120, 30), (120, 210), 18)
+    bold_one[40:44, 40:44] = True  # dust beside a bold 1: the 1 is the writing
+    np.testing.assert_array_equal(P.drop_objects(bold_one), bold_one)
+
+
+def test_a_notebooks_punched_holes_beside_the_digit_are_no_part_of_it():
+    page = _ring(np.zeros((300, 340), bool), (150, 190), 70, 2)
+    digit = page.copy()
+    for top in range(15, 290, 24):
+        page[top : top + 14, 10:26] = True  # holes down the left edge
+    np.testing.assert_array_equal(P.keep_digit_components(page), digit)
+    five = np.zeros((300, 300), bool)  # a 5's bar drawn apart, beside its body, stays
+    five = _bar(five, (120, 80), (115, 150), 4)
+    five[150:230] |= _ring(np.zeros((300, 300), bool), (150, 150), 40, 4)[150:230]
+    five = _bar(five, (130, 70), (200, 60), 4)
+    np.testing.assert_array_equal(P.keep_digit_components(five), five)
+
+
+def test_on_a_page_what_the_pictures_edge_cuts_is_not_the_digit():
+    one = _bar(np.zeros((240, 240), bool), (120, 60), (125, 180), 8)
+    pen = _bar(one, (160, 240), (240, 160), 30)  # the end of a pen, cut by the corner
+    for bit in range(8):  # and split into bits by its light
+        pen[200 + 4 * bit : 202 + 4 * bit, 225:240] = False
+    np.testing.assert_array_equal(P.keep_digit_components(pen, page=True), one)
+    # In a tight crop the digit's own pieces touch the edge: all of them are kept.
+    broken = np.zeros((64, 64), bool)
+    broken[0:30, 10:18] = broken[34:64, 10:18] = broken[20:28, 30:60] = True
+    np.testing.assert_array_equal(P.keep_digit_components(broken, page=False), broken)

@@ -535,3 +535,12 @@ def test_a_blank_ruled_row_photographed_turned_has_no_digits(squared, seed):
     picture = gallery.to_uint8(photo)
     assert S.line_angle(P.ink_mask(P.ink_map(S.row_working_size(P.to_grey(picture))))) != 0
     assert S.segment(picture) == []
+
+
+def test_a_pen_lying_beside_the_number_is_not_a_digit():
+    image, truth = write_digits("2024", margin=60)
+    height = truth[0][3] - truth[0][1]
+    pen = Image.fromarray(image)
+    right = image.shape[1] - 25  # upright, past the number's end, 2.5 digits tall
+    ImageDraw.Draw(pen).line([(right, 5), (right + 4, int(2.5 * height))], fill=40, width=9)
+    assert_boxes_near(boxes_of(np.asarray(pen)), truth, tolerance=3)

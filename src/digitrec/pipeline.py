@@ -66,6 +66,7 @@ SHADE, SHADE_MARGIN = 0.3, 0.05
 REGION_RIM = 0.4
 FRAME, FRAME_THIN = 0.95, 0.08  # a box printed on a form: sides this filled, this thin
 FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of its line
+STRAY = 0.2  # a mark beside the digit's main piece smaller than this share of it is no part of it
 UNDER_FLAT = 2.5  # a comb under a digit is at least this flat (width / height)
 UNDERLINE_FLAT, UNDER_GAP, UNDER_NARROW = 4.0, 0.05, 0.3  # an underline: see ``underlines``
 RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: see ``rings``
@@ -79,6 +80,13 @@ SHEET_STEP = 0.1  # ... its edge is a step in grey at least this high
 SHEET_CORNER, SHEET_ARC = 50, 0.05  # ... and one corner in view turns this far (``turns``)
 SHEET_STROKE = 0.2  # the writing's strokes are at most this thick next to the sheet
 SHEET_LONG = 3.0  # ... and strokes: the largest mark spans this many stroke widths or more
+# A pen or a pencil lying on the page beside the writing (``drop_objects``): a straight,
+# solid bar (PEN_FILL of the rectangle its spread spans, PEN_ASPECT times as long as wide),
+# clear of the writing (PEN_CLEAR of its strokes' width), and either PEN_THICK times as wide
+# as its strokes or PEN_LONG times as long as its tallest piece (a digit) is tall. The
+# writing beside it is digit-sized: PEN_WRITING of the picture, and of the bar's length.
+PEN_FILL, PEN_ASPECT, PEN_CLEAR, PEN_THICK, PEN_LONG = 0.75, 3.0, 2.0, 2.5, 2.0
+PEN_WRITING = 0.1, 0.15
 RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
 RING_FILL = (0.68, 0.86)  # ... fills this share of its box, filled in, as an ellipse does
 RING_HOLLOW = 2.0  # ... and filled in, it is at least this many times its ink
@@ -652,7 +660,79 @@ def drop_page_shade(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
     return drop_region_rims(drop_shading(mask, paper_bright), paper_bright)
 
 
-def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> np.ndarray:
+def drop_objects(mask: np.ndarray) -> np.ndarray:
+    """Drop a pen or a pencil lying on the page beside the writing: a solid straight bar,
+    clear of the writing, much thicker than its strokes or much longer than it is big
+    (PEN_*), with the bars along it that its light splits off (as long, within one of its
+    widths). A 1 is a bar too, but as thick as the digits beside it and no longer; a 4's
+    bar drawn apart touches the rest of the 4. When nothing digit-sized lies beside the
+    bar, the bar is the writing (a 1 with dust beside it), so it stays."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count < 2:
+        return mask
+    boxes = ndimage.find_objects(labels)
+    extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in boxes])
+    sizable = np.flatnonzero(extent >= max(MIN_DIGIT, 0.03 * min(mask.shape)))
+    edge = np.zeros(count + 1, bool)
+    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    cut = edge[1:]
+    shapes = {k: _bar_shape(labels[boxes[k]] == k + 1) for k in sizable}
+    long = [k for k, (length, width, _, _) in shapes.items() if length >= PEN_ASPECT * width]
+    bars = [k for k in long if shapes[k][2] >= PEN_FILL]
+    objects, widest = np.zeros(mask.shape, bool), 0.0
+    for k in bars:
+        length, width, _, angle = shapes[k]
+        reach = ndimage.distance_transform_edt(labels != k + 1) <= width
+        turned = [abs((shapes[j][3] - angle + 90) % 180 - 90) for j in long]
+        along = [
+            j
+            for j, turn in zip(long, turned, strict=True)
+            if turn <= 10 and shapes[j][0] >= 0.5 * length and reach[labels == j + 1].any()
+        ]
+        # The writing it is weighed against stands clear of the picture's edge: what the
+        # edge cuts may be another pen, or bits of one.
+        others = [j for j in sizable if j not in along and not cut[j]]
+        if extent[others].max(initial=0) < max(
+            PEN_WRITING[0] * min(mask.shape), PEN_WRITING[1] * length
+        ):
+            continue  # nothing digit-sized beside it: the bar is the writing
+        # The writing: the pieces half as big as its biggest or more (not a bit of the pen).
+        others = [j for j in others if extent[j] >= 0.5 * extent[others].max()]
+        writing = np.isin(labels, np.asarray(others) + 1)
+        tallest = max(boxes[j][0].stop - boxes[j][0].start for j in others)  # a digit's height
+        strokes = stroke_width(writing)
+        thing = np.isin(labels, np.asarray(along) + 1)
+        if ndimage.distance_transform_edt(~writing)[thing].min() < PEN_CLEAR * strokes:
+            continue  # it touches the writing: a stroke of it (a 4's bar drawn apart)
+        if width >= PEN_THICK * strokes or length >= PEN_LONG * tallest:
+            objects |= thing
+            widest = max(widest, width)
+    if not objects.any():
+        return mask
+    # The rest of the thing (a pencil's ferrule and eraser, the tip of a pen) lies
+    # within one of its widths of it, and is no bigger than it is wide.
+    near = ndimage.distance_transform_edt(~objects) <= widest
+    share = np.asarray(ndimage.mean(near, labels, np.arange(1, count + 1)))
+    rest = np.flatnonzero((share >= 0.8) & (extent <= 2 * widest)) + 1
+    return mask & ~objects & ~np.isin(labels, rest)
+
+
+def _bar_shape(piece: np.ndarray) -> tuple[float, float, float, float]:
+    """A piece's length and width, from the spread of its pixels along and across its main
+    axis (a solid rectangle's sides), how much of that rectangle it fills, and the
+    direction of that axis in degrees."""
+    rows, cols = np.nonzero(piece)
+    if rows.size < 3:
+        return 0.0, 0.0, 0.0, 0.0
+    spread, axes = np.linalg.eigh(np.cov(np.stack([rows, cols]).astype(np.float64)))
+    width, length = np.sqrt(12 * np.maximum(spread, 0)) + 1
+    angle = math.degrees(math.atan2(axes[0, 1], axes[1, 1])) % 180
+    return float(length), float(width), float(rows.size / (length * width)), angle
+
+
+def keep_digit_components(
+    mask: np.ndarray, faint: np.ndarray | None = None, page: bool = False
+) -> np.ndarray:
     """Keep the digit: its main piece and the pieces near it; drop specks and what lies
     away from it (paper edges, the table, shadows in corners, stray marks) and a line
     drawn under it.
@@ -662,6 +742,9 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
     when the main piece is a speck, or no bigger than the grain or dust around it.
     ``faint``: where there is any ink at all (the mask's pieces included); pieces it joins
     are one stroke that the threshold broke, never a digit and a line under it.
+    ``page``: a photo of a page, not a tight crop (``Stages.page``): there a digit clear
+    of the picture's edge is all of it, and what the edge cuts is something else (a pen
+    lying on the page); in a tight crop the digit's own pieces touch the edge.
     """
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count == 0:
@@ -711,7 +794,8 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
     underlining[sizable] = lines_under.any(axis=1)
     choice = np.where(underlining | around, 0, areas)
     main = int(np.argmax(choice))
-    if contact[main] > 0.5 and digit_like.any():
+    cut = 0 if page else 0.5  # what touches the edge this much is not the digit's
+    if contact[main] > cut and digit_like.any():
         candidates = np.flatnonzero(digit_like)
         main = candidates[np.argmax(choice[candidates])]
     top, bottom, left, right = boxes[main]
@@ -726,9 +810,19 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
     )
     if extent[main] < max(MIN_DIGIT, 0.03 * min(height, width)):
         return np.zeros_like(mask)  # a speck, a fibre, a noise pixel: nothing written
-    keep = near & (areas >= max(4.0, 0.08 * areas[main]))
-    if contact[main] == 0:  # the digit stands clear: what runs along an edge is not it
-        keep &= contact <= 0.5
+    # Beside the digit's box, only a piece of some size is part of it (a 5's bar drawn
+    # apart); a small mark there is not (a notebook's punched holes, a dot).
+    beside = (
+        (boxes[:, 0] >= bottom)
+        | (boxes[:, 1] <= top)
+        | (boxes[:, 2] >= right)
+        | (boxes[:, 3] <= left)
+    )
+    keep = (
+        near & (areas >= max(4.0, 0.08 * areas[main])) & ~(beside & (extent < STRAY * extent[main]))
+    )
+    if contact[main] == 0:  # the digit stands clear: what the picture's edge cuts is not it
+        keep &= contact <= cut
     keep[main] = True
     # A form's comb under the digit (a baseline with a tick at each end) is no part of it:
     # a flat cup, as wide as the digit at least, reaching lower than the digit, in the
@@ -749,10 +843,12 @@ def keep_digit_components(mask: np.ndarray, faint: np.ndarray | None = None) -> 
             keep[k] = False
     # Writing stands out from the marks around it; grain and dust do not.
     elsewhere = ~keep & ~edge_band & ~under_main & ~around
-    if (
-        np.count_nonzero(elsewhere) >= CLUTTER_PIECES
-        and areas[main] < CLUTTER_RATIO * areas[elsewhere].max()
-    ):
+    # ... but a digit clear of the picture's edge is not weighed against what the edge cuts
+    # (the end of a pen lying there, split into bits by its light).
+    rivals = elsewhere & (contact == 0) if page and contact[main] == 0 else elsewhere
+    if np.count_nonzero(elsewhere) >= CLUTTER_PIECES and areas[main] < CLUTTER_RATIO * areas[
+        rivals
+    ].max(initial=0):
         return np.zeros_like(mask)
     kept = np.isin(labels, index[keep])
     if not around.any():  # a circle the digit touches is one piece with it
@@ -976,8 +1072,8 @@ def _stages(
         if page and unsure:
             page = not reaches_every_edge(_ink(grey, not dark)[2])
     if page:
-        lined = drop_page_shade(lined, grey if dark else 1.0 - grey)
-    cleaned = keep_digit_components(lined, ink > MIN_INK)
+        lined = drop_objects(drop_page_shade(lined, grey if dark else 1.0 - grey))
+    cleaned = keep_digit_components(lined, ink > MIN_INK, page)
     thick_ink, thick = thicken(ink, cleaned)
     output = centre_in_box(thick_ink, thick)
     return Stages(grey, ink, mask, cleaned, thick, output, dark, unsure, width, page)

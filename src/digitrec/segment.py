@@ -253,7 +253,7 @@ def find_groups(
     if extended is not None:
         mask = drop_mirrored(mask, ink, extended)
     if paper_bright is not None and not P.reaches_every_edge(mask):
-        mask = P.drop_page_shade(mask, paper_bright)
+        mask = P.drop_objects(P.drop_page_shade(mask, paper_bright))
     pieces = drop_circles(drop_border_runners(components(mask), mask.shape))
     if not pieces:
         return [], 0.0

@@ -706,19 +706,6 @@ def test_a_one_or_a_fours_bar_is_no_pen():
     np.testing.assert_array_equal(P.drop_objects(bold_one), bold_one)
 
 
-def test_a_notebooks_punched_holes_beside_the_digit_are_no_part_of_it():
-    page = _ring(np.zeros((300, 340), bool), (150, 190), 70, 2)
-    digit = page.copy()
-    for top in range(15, 290, 24):
-        page[top : top + 14, 10:26] = True  # holes down the left edge
-    np.testing.assert_array_equal(P.keep_digit_components(page), digit)
-    five = np.zeros((300, 300), bool)  # a 5's bar drawn apart, beside its body, stays
-    five = _bar(five, (120, 80), (115, 150), 4)
-    five[150:230] |= _ring(np.zeros((300, 300), bool), (150, 150), 40, 4)[150:230]
-    five = _bar(five, (130, 70), (200, 60), 4)
-    np.testing.assert_array_equal(P.keep_digit_components(five), five)
-
-
 def test_on_a_page_what_the_pictures_edge_cuts_is_not_the_digit():
     one = _bar(np.zeros((240, 240), bool), (120, 60), (125, 180), 8)
     pen = _bar(one, (160, 240), (240, 160), 30)  # the end of a pen, cut by the corner

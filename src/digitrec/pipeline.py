@@ -66,7 +66,6 @@ SHADE, SHADE_MARGIN = 0.3, 0.05
 REGION_RIM = 0.4
 FRAME, FRAME_THIN = 0.95, 0.08  # a box printed on a form: sides this filled, this thin
 FRAME_LINE = 0.33  # a row (column) of a box's edge band this filled is part of its line
-STRAY = 0.2  # a mark beside the digit's main piece smaller than this share of it is no part of it
 UNDER_FLAT = 2.5  # a comb under a digit is at least this flat (width / height)
 UNDERLINE_FLAT, UNDER_GAP, UNDER_NARROW = 4.0, 0.05, 0.3  # an underline: see ``underlines``
 RING_INNER, RING_AROUND, RING_BINS = 0.3, 0.85, 32  # a circle round the digit: see ``rings``
@@ -83,8 +82,8 @@ SHEET_LONG = 3.0  # ... and strokes: the largest mark spans this many stroke wid
 # A pen or a pencil lying on the page beside the writing (``drop_objects``): a straight,
 # solid bar (PEN_FILL of the rectangle its spread spans, PEN_ASPECT times as long as wide),
 # clear of the writing (PEN_CLEAR of its strokes' width), and either PEN_THICK times as wide
-# as its strokes or PEN_LONG times as long as its tallest piece (a digit) is tall. The
-# writing beside it is digit-sized: PEN_WRITING of the picture, and of the bar's length.
+# as its strokes or PEN_LONG times as long as the writing is tall. The writing beside it
+# is digit-sized: PEN_WRITING of the picture (also in height), and of the bar's length.
 PEN_FILL, PEN_ASPECT, PEN_CLEAR, PEN_THICK, PEN_LONG = 0.75, 3.0, 2.0, 2.5, 2.0
 PEN_WRITING = 0.1, 0.15
 RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
@@ -699,12 +698,15 @@ def drop_objects(mask: np.ndarray) -> np.ndarray:
         # The writing: the pieces half as big as its biggest or more (not a bit of the pen).
         others = [j for j in others if extent[j] >= 0.5 * extent[others].max()]
         writing = np.isin(labels, np.asarray(others) + 1)
-        tallest = max(boxes[j][0].stop - boxes[j][0].start for j in others)  # a digit's height
+        rows = np.flatnonzero(writing.any(axis=1))
+        tall = rows[-1] - rows[0] + 1  # a digit's height, however many pieces it is in
+        if tall < PEN_WRITING[0] * min(mask.shape):
+            continue  # no taller than a line: a stroke of a digit (a 7's bar drawn apart)
         strokes = stroke_width(writing)
         thing = np.isin(labels, np.asarray(along) + 1)
         if ndimage.distance_transform_edt(~writing)[thing].min() < PEN_CLEAR * strokes:
             continue  # it touches the writing: a stroke of it (a 4's bar drawn apart)
-        if width >= PEN_THICK * strokes or length >= PEN_LONG * tallest:
+        if width >= PEN_THICK * strokes or length >= PEN_LONG * tall:
             objects |= thing
             widest = max(widest, width)
     if not objects.any():
@@ -810,17 +812,7 @@ def keep_digit_components(
     )
     if extent[main] < max(MIN_DIGIT, 0.03 * min(height, width)):
         return np.zeros_like(mask)  # a speck, a fibre, a noise pixel: nothing written
-    # Beside the digit's box, only a piece of some size is part of it (a 5's bar drawn
-    # apart); a small mark there is not (a notebook's punched holes, a dot).
-    beside = (
-        (boxes[:, 0] >= bottom)
-        | (boxes[:, 1] <= top)
-        | (boxes[:, 2] >= right)
-        | (boxes[:, 3] <= left)
-    )
-    keep = (
-        near & (areas >= max(4.0, 0.08 * areas[main])) & ~(beside & (extent < STRAY * extent[main]))
-    )
+    keep = near & (areas >= max(4.0, 0.08 * areas[main]))
     if contact[main] == 0:  # the digit stands clear: what the picture's edge cuts is not it
         keep &= contact <= cut
     keep[main] = True

@@ -27,20 +27,17 @@ Tune on ``--split train``; report ``--split test`` (the default).
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 from machine import header, made_up_digits_parser, write_result
 from marked import digit_ink
 from PIL import Image, ImageDraw
 from read_numbers import GAPS, number_ink
 from scipy import ndimage
-from sheets import photographed
+from sheets import photographed, scored
 
 from digitrec import gallery
 from digitrec.artifact import load_model
 from digitrec.data import load_dataset
-from digitrec.predict import predict
 from digitrec.read import read
 
 PEN_COLOURS = {
@@ -158,7 +155,7 @@ def lay_object(page: np.ndarray, box, kind: str, rng) -> np.ndarray:
     return np.where(mask[..., None], drawn, shaded)
 
 
-def spiral(page: np.ndarray, box, rng) -> np.ndarray:
+def spiral(page: np.ndarray, rng) -> np.ndarray:
     """``page`` with a spiral binding's holes and wire along its left or top edge."""
     turned = rng.random() < 0.3  # along the top edge: drawn along the left, turned back
     page = np.ascontiguousarray(np.rot90(page)) if turned else page.copy()
@@ -205,7 +202,7 @@ def on_page(ink: np.ndarray, rng) -> tuple[np.ndarray, tuple[int, int, int, int]
 
 
 def besides(page: np.ndarray, box, kind: str, rng) -> np.ndarray:
-    return spiral(page, box, rng) if kind == "spiral" else lay_object(page, box, kind, rng)
+    return spiral(page, rng) if kind == "spiral" else lay_object(page, box, kind, rng)
 
 
 def main() -> None:
@@ -224,20 +221,8 @@ def main() -> None:
             beside.append(photographed(besides(page, box, kind, rng), np.random.default_rng(seed)))
             alone.append(photographed(page, np.random.default_rng(seed)))
             labels.append(label)
-        answers = predict(model, beside)
-        right = [a.digit == label for a, label in zip(answers, labels, strict=True)]
-        plain = [a.digit == label for a, label in zip(predict(model, alone), labels, strict=True)]
-        wrong = Counter(
-            "refused" if a.digit is None else "misread"
-            for a, r in zip(answers, right, strict=True)
-            if not r
-        )
-        result[kind] = {
-            "accuracy": float(np.mean(right)),
-            "refused": wrong["refused"],
-            "misread": wrong["misread"],
-            "alone": float(np.mean(plain)),
-        }
+        alone_right = scored(model, alone, labels)["accuracy"]
+        result[kind] = {**scored(model, beside, labels), "alone": alone_right}
     for number, kind in enumerate(OBJECTS[:2]):
         beside, alone, truths = [], [], []
         for index in range(args.n // 2):

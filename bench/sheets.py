@@ -121,6 +121,22 @@ def photographed(image: np.ndarray, rng) -> np.ndarray:
     return gallery.to_uint8(gallery.jpeg(image, rng, quality=(60, 90)))
 
 
+def scored(model, pictures: list[np.ndarray], labels: list[int]) -> dict:
+    """``predict``'s accuracy on labelled digits, and how many it refused or misread."""
+    answers = predict(model, pictures)
+    wrong = Counter(
+        "refused" if a.digit is None else "misread"
+        for a, label in zip(answers, labels, strict=True)
+        if a.digit != label
+    )
+    right = sum(a.digit == label for a, label in zip(answers, labels, strict=True))
+    return {
+        "accuracy": right / len(labels),
+        "refused": wrong["refused"],
+        "misread": wrong["misread"],
+    }
+
+
 def main() -> None:
     args = made_up_digits_parser(__doc__, 300, "notes with a digit", 0).parse_args()
     model = load_model(args.model)
@@ -135,20 +151,8 @@ def main() -> None:
         on.append(photographed(on_table(paper, rng), rng))
         alone.append(gallery.to_uint8(paper))
         labels.append(label)
-    answers = predict(model, on)
-    right = [a.digit == label for a, label in zip(answers, labels, strict=True)]
-    reference = [a.digit == label for a, label in zip(predict(model, alone), labels, strict=True)]
-    wrong = Counter(
-        "refused" if a.digit is None else "misread"
-        for a, r in zip(answers, right, strict=True)
-        if not r
-    )
-    result["digits"] = {
-        "accuracy": float(np.mean(right)),
-        "refused": wrong["refused"],
-        "misread": wrong["misread"],
-        "note alone": float(np.mean(reference)),
-    }
+    reference = scored(model, alone, labels)["accuracy"]
+    result["digits"] = {**scored(model, on, labels), "note alone": reference}
     # Notes with nothing written on them, or a letter: to be refused.
     others = []
     for index in range(args.n // 3):

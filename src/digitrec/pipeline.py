@@ -5,8 +5,8 @@ and placed in 28x28 so that their centre of mass is at the centre. A phone photo
 digit on paper is nothing like that, so every stage below undoes one difference:
 
     grey -> working size -> a note on a table? paint the table over -> ink map (polarity
-    + lighting) -> mask (threshold, specks, ruled lines, shading, paper edges) -> stroke
-    thickness -> crop, fit 20x20, centre of mass
+    + lighting) -> mask (threshold, specks, ruled lines, shading, paper edges, a pen
+    lying beside the digit) -> stroke thickness -> crop, fit 20x20, centre of mass
 
 Each stage is a function of arrays, tested on small synthetic arrays; ``normalize``
 runs them all and ``normalize_stages`` returns every intermediate for ``--explain``.
@@ -661,8 +661,8 @@ def drop_page_shade(mask: np.ndarray, paper_bright: np.ndarray) -> np.ndarray:
 
 def drop_objects(mask: np.ndarray) -> np.ndarray:
     """Drop a pen or a pencil lying on the page beside the writing: a solid straight bar,
-    clear of the writing, much thicker than its strokes or much longer than it is big
-    (PEN_*), with the bars along it that its light splits off (as long, within one of its
+    clear of the writing, much thicker than its strokes or much longer than the writing is
+    tall (PEN_*), with the bars along it that its light splits off (as long, within one of its
     widths). A 1 is a bar too, but as thick as the digits beside it and no longer; a 4's
     bar drawn apart touches the rest of the 4. When nothing digit-sized lies beside the
     bar, the bar is the writing (a 1 with dust beside it), so it stays."""
@@ -838,9 +838,8 @@ def keep_digit_components(
     # ... but a digit clear of the picture's edge is not weighed against what the edge cuts
     # (the end of a pen lying there, split into bits by its light).
     rivals = elsewhere & (contact == 0) if page and contact[main] == 0 else elsewhere
-    if np.count_nonzero(elsewhere) >= CLUTTER_PIECES and areas[main] < CLUTTER_RATIO * areas[
-        rivals
-    ].max(initial=0):
+    grain = areas[rivals].max(initial=0)
+    if np.count_nonzero(elsewhere) >= CLUTTER_PIECES and areas[main] < CLUTTER_RATIO * grain:
         return np.zeros_like(mask)
     kept = np.isin(labels, index[keep])
     if not around.any():  # a circle the digit touches is one piece with it

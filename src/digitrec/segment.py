@@ -5,10 +5,10 @@ A year, a meter reading or a form field holds several digits, so ``pipeline.norm
 each through the same last stages as a single digit:
 
     grey -> working size -> ink map -> mask -> ruled lines, bands made by mirroring
-    the picture at its edges, shading -> pieces (connected components) -> drop specks
-    and paper edges -> merge pieces of one digit -> drop groups no bigger than the grain
-    -> split touching digits (a loop cut through stays whole with one side) -> per
-    digit: stroke thickness, fit 20x20, centre of mass
+    the picture at its edges, shading, a pen lying beside the number -> pieces
+    (connected components) -> drop specks and paper edges -> merge pieces of one digit
+    -> drop groups no bigger than the grain -> split touching digits (a loop cut through
+    stays whole with one side) -> per digit: stroke thickness, fit 20x20, centre of mass
 
 Pure array functions: no model, no I/O. Boxes are in the original picture's pixels.
 """

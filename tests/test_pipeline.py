@@ -195,6 +195,10 @@ def test_ruled_lines_go_but_a_digits_bar_stays():
     tight_seven[0:8, :] = True  # a bar as thick as the strokes, in a tight crop
     tight_seven[:, 40:48] = True
     np.testing.assert_array_equal(P.remove_ruled_lines(tight_seven), tight_seven)
+    # A thick stroke, a little slanted, down a tight crop holds thin straight runs; they have
+    # ink beside them, so they are no ruled lines.
+    tight_one = _bar(np.zeros((64, 64), bool), (26, 0), (36, 63), 8)
+    np.testing.assert_array_equal(P.remove_ruled_lines(tight_one), tight_one)
 
 
 def test_a_box_printed_round_a_digit_goes_but_a_square_zero_stays():
@@ -716,3 +720,9 @@ def test_on_a_page_what_the_pictures_edge_cuts_is_not_the_digit():
     broken = np.zeros((64, 64), bool)
     broken[0:30, 10:18] = broken[34:64, 10:18] = broken[20:28, 30:60] = True
     np.testing.assert_array_equal(P.keep_digit_components(broken, page=False), broken)
+    # A tight crop that passes for a page (its ink misses an edge): a 5 whose bar was drawn
+    # apart, its body cut by the bottom edge. The bar lies close to the body: one digit.
+    five = np.zeros((64, 64), bool)
+    five[4:12, 16:50] = True  # the bar, clear of every edge
+    five[15:40, 16:24] = five[32:40, 16:48] = five[32:64, 42:50] = True  # the body
+    np.testing.assert_array_equal(P.keep_digit_components(five, page=True), five)

@@ -29,9 +29,11 @@ MIN_DIGIT = 6  # pixels at working size: a smaller mark is dust, not writing
 TARGET_STROKE = 0.13  # MNIST stroke width as a fraction of the 20-pixel box
 UNEVEN = 0.1  # light falling off by more than this across the page is uneven lighting
 LINE_SPAN = 0.8  # a ruled line runs straight across at least this share of the picture
+LINE_BESIDE = 0.5  # ... with ink beside it along at most this share of it (``paper_beside``)
 # A piece along at least EDGE_ALONG of one side that reaches less than EDGE_BAND of the
 # way in is a band along the edge (a paper edge, the table), not writing.
 EDGE_ALONG, EDGE_BAND = 0.8, 0.35
+EDGE_CLEAR = 1.0  # on a page, what the edge cuts this many strokes from the digit is not it
 # When what is taken for ink covers this share of the picture's outermost pixels, the
 # picture may be a tight crop of a bold digit read with the wrong polarity (see
 # ``polarity_unsure``). Chosen on bold MNIST *training* digits cropped to their ink:
@@ -516,7 +518,7 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     """
     cleaned = mask.copy()
     widest = 0
-    for axis in (0, 1):  # 1: horizontal lines, 0: vertical lines
+    for axis in (0, 1):  # 0: level lines, 1: upright lines
         length, across = mask.shape[axis], mask.shape[1 - axis]
         run = max(3, int(across * LINE_SPAN))
         shape = (1, run) if axis == 0 else (run, 1)
@@ -526,12 +528,31 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
         labels, count = ndimage.label(lines)
         for index, box in enumerate(ndimage.find_objects(labels), start=1):
             thickness = box[axis].stop - box[axis].start
-            if thickness <= max(2, 0.04 * length):
+            if thickness <= max(2, 0.04 * length) and paper_beside(mask, labels == index, axis):
                 cleaned &= ~ndimage.binary_dilation(labels == index)
                 widest = max(widest, thickness + 2)
     if widest == 0:
         return cleaned
     return put_back_crossings(cleaned, mask & ~cleaned, widest + 2)
+
+
+def paper_beside(mask: np.ndarray, line: np.ndarray, axis: int) -> bool:
+    """A ruled line has paper on both sides of it along most of its length (LINE_BESIDE),
+    strokes crossing it aside. A thin straight run found inside a thick slanted stroke of a
+    digit in a tight crop has ink along one side at least: it is no line. ``axis`` 0: the
+    line is level (its sides are above and below); 1: upright."""
+    line = np.moveaxis(line, axis, 0)
+    mask = np.moveaxis(mask, axis, 0)
+    above = np.zeros_like(line)
+    above[:-2] = line[2:]
+    below = np.zeros_like(line)
+    below[2:] = line[:-2]
+    for beside in (above & ~line, below & ~line):
+        if beside.any() and np.count_nonzero(beside & mask) > LINE_BESIDE * np.count_nonzero(
+            beside
+        ):
+            return False
+    return True
 
 
 def put_back_crossings(
@@ -796,10 +817,19 @@ def keep_digit_components(
     underlining[sizable] = lines_under.any(axis=1)
     choice = np.where(underlining | around, 0, areas)
     main = int(np.argmax(choice))
-    cut = 0 if page else 0.5  # what touches the edge this much is not the digit's
-    if contact[main] > cut and digit_like.any():
+    # What the picture's edge cuts this much is not the digit's: half a side, or on a page
+    # any of it that lies clear of the digit (a pen lying there, running out of the
+    # picture). A tight crop may pass for a page when its ink misses an edge, and a
+    # threshold may break its digit into pieces that touch the edge close to the rest (a
+    # 5's bar drawn apart, a 7's stem).
+    cut = np.full(count, 0.5)
+    if page and contact[main] > 0 and digit_like.any():
+        cut[(contact > 0) & clear_of(labels, index[digit_like])] = 0.0
+    if contact[main] > cut[main] and digit_like.any():
         candidates = np.flatnonzero(digit_like)
         main = candidates[np.argmax(choice[candidates])]
+    if page and contact[main] == 0:
+        cut = np.where((contact > 0) & clear_of(labels, [main + 1]), 0.0, 0.5)
     top, bottom, left, right = boxes[main]
     margin_y = margin_x = max(bottom - top, right - left)  # the digit's own scale
     centre_y = (boxes[:, 0] + boxes[:, 1]) / 2
@@ -837,7 +867,7 @@ def keep_digit_components(
     elsewhere = ~keep & ~edge_band & ~under_main & ~around
     # ... but a digit clear of the picture's edge is not weighed against what the edge cuts
     # (the end of a pen lying there, split into bits by its light).
-    rivals = elsewhere & (contact == 0) if page and contact[main] == 0 else elsewhere
+    rivals = elsewhere & (cut > 0) if contact[main] == 0 else elsewhere
     grain = areas[rivals].max(initial=0)
     if np.count_nonzero(elsewhere) >= CLUTTER_PIECES and areas[main] < CLUTTER_RATIO * grain:
         return np.zeros_like(mask)
@@ -848,6 +878,14 @@ def keep_digit_components(
         if band is not None:
             kept[box] &= ~band
     return kept
+
+
+def clear_of(labels: np.ndarray, pieces) -> np.ndarray:
+    """For each labelled piece: does it lie EDGE_CLEAR stroke widths or more from all of
+    ``pieces`` (labels)?"""
+    ink = np.isin(labels, pieces)
+    apart = ndimage.distance_transform_edt(~ink) >= EDGE_CLEAR * stroke_width(ink)
+    return np.asarray(ndimage.minimum(apart, labels, np.arange(1, labels.max() + 1)), bool)
 
 
 def ring_band(piece: np.ndarray) -> np.ndarray | None:

@@ -544,3 +544,16 @@ def test_a_pen_lying_beside_the_number_is_not_a_digit():
     right = image.shape[1] - 25  # upright, past the number's end, 2.5 digits tall
     ImageDraw.Draw(pen).line([(right, 5), (right + 4, int(2.5 * height))], fill=40, width=9)
     assert_boxes_near(boxes_of(np.asarray(pen)), truth, tolerance=3)
+
+
+def test_what_the_edge_cuts_off_the_row_is_not_a_digit():
+    # The end of a pen running out of the picture above the number, too short to weigh as
+    # a pen: it stands off the row the digits are written in.
+    image, truth = write_digits("2024", margin=60)
+    pen = Image.fromarray(image)
+    ImageDraw.Draw(pen).line([(30, 0), (45, 30)], fill=40, width=6)
+    assert_boxes_near(boxes_of(np.asarray(pen)), truth, tolerance=3)
+    # A number cropped tight touches the edge: its first and last digits stay.
+    rows, cols = np.nonzero(image < 128)
+    tight = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    assert len(boxes_of(tight)) == 4

@@ -26,6 +26,7 @@ from digitrec import pipeline as P
 
 SPECK = 0.2  # a piece whose longer side is below this fraction of the digit height
 SHORT = 0.4  # a group this much shorter than the digits is punctuation or a dash
+OFF_ROW = 0.5  # what the picture's edge cuts must lie this much in the row (``drop_off_row``)
 TALL = 0.75  # a piece at least this tall is a digit of its own, never part of another
 MERGE = 0.5  # pieces whose x-extents overlap by half the narrower one's width are one digit
 WIDE = 1.1  # a group wider than this many digit heights holds touching digits
@@ -270,6 +271,7 @@ def find_groups(
     for group in groups:
         digit_sized = group.height >= max(SHORT * height, smallest)
         (kept if digit_sized and not _paper(group, ink, mask) else marks).append(group)
+    kept = drop_off_row(kept, ink.shape)
     # Writing stands out from the grain and dust around it, as in the pipeline
     # (``P.CLUTTER_*``): among many marks, a group no bigger than CLUTTER_RATIO times the
     # largest of them is more of the same. On a blank textured page, that is every group.
@@ -277,6 +279,26 @@ def find_groups(
         grain = P.CLUTTER_RATIO * max(int(m.mask.sum()) for m in marks)
         kept = [g for g in kept if g.mask.sum() >= grain]
     return kept, height
+
+
+def drop_off_row(groups: list[Piece], shape: tuple[int, int]) -> list[Piece]:
+    """Drop what the picture's edge cuts off the row the writing stands in (the end of a
+    pen lying above or below the number): a group the edge cuts that spans less than
+    OFF_ROW of the row's height, or of its own, within the row. The row: the groups clear
+    of the edge, from the median of their tops to the median of their bottoms. A number
+    cropped tight touches the edge, but its digits stand in the row."""
+    height, width = shape
+    cut = [g.top == 0 or g.left == 0 or g.bottom == height or g.right == width for g in groups]
+    inside = [g for g, c in zip(groups, cut, strict=True) if not c]
+    if not inside or len(inside) == len(groups):
+        return groups
+    top = float(np.median([g.top for g in inside]))
+    bottom = float(np.median([g.bottom for g in inside]))
+    return [
+        g
+        for g, c in zip(groups, cut, strict=True)
+        if not c or min(g.bottom, bottom) - max(g.top, top) >= OFF_ROW * min(g.height, bottom - top)
+    ]
 
 
 def _paper(group: Piece, ink: np.ndarray, mask: np.ndarray) -> bool:

@@ -705,6 +705,9 @@ def test_a_one_or_a_fours_bar_is_no_pen():
     four = _bar(_bar(four, (100, 40), (60, 140), 4), (60, 140), (131, 140), 4)
     four = _bar(four, (136, 8), (138, 232), 4)  # a few pixels short of the 4's bar
     np.testing.assert_array_equal(P.drop_objects(four), four)
+    # A 1 written bolder than the 0 beside it, leaning, no taller, in the 0's row: a 1.
+    ten = _bar(_ring(np.zeros((240, 240), bool), (150, 150), 40, 3), (50, 82), (80, 158), 14)
+    np.testing.assert_array_equal(P.drop_objects(ten), ten)
     bold_one = _bar(np.zeros((240, 240), bool), (120, 30), (120, 210), 18)
     bold_one[40:44, 40:44] = True  # dust beside a bold 1: the 1 is the writing
     np.testing.assert_array_equal(P.drop_objects(bold_one), bold_one)

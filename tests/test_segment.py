@@ -553,6 +553,14 @@ def test_what_the_edge_cuts_off_the_row_is_not_a_digit():
     pen = Image.fromarray(image)
     ImageDraw.Draw(pen).line([(30, 0), (45, 30)], fill=40, width=6)
     assert_boxes_near(boxes_of(np.asarray(pen)), truth, tolerance=3)
+    # A row that slopes: its last digit, cut by the edge, stands lower, but in the row.
+    sloped = np.full((200, 420), 255, np.uint8)
+    for k, digit in enumerate("1234"):
+        part, _ = write_digits(digit, margin=0)
+        top = 40 + 30 * k if k < 3 else 200 - part.shape[0]
+        left = 30 + 100 * k if k < 3 else 420 - part.shape[1]
+        sloped[top : top + part.shape[0], left : left + part.shape[1]] = part
+    assert len(boxes_of(sloped)) == 4
     # A number cropped tight touches the edge: its first and last digits stay.
     rows, cols = np.nonzero(image < 128)
     tight = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]

@@ -88,6 +88,8 @@ SHEET_LONG = 3.0  # ... and strokes: the largest mark spans this many stroke wid
 # is digit-sized: PEN_WRITING of the picture (also in height), and of the bar's length.
 PEN_FILL, PEN_ASPECT, PEN_CLEAR, PEN_THICK, PEN_LONG = 0.75, 3.0, 2.0, 2.5, 2.0
 PEN_WRITING = 0.1, 0.15
+PEN_ONE = 1.3, 45.0  # a bar no longer than this x the writing's height, this many degrees
+# from upright, in the writing's row, is a 1 however bold
 RING_BAND, RING_BAR = 2.0, 5.0  # a circle the digit touches: see ``ring_band``
 RING_FILL = (0.68, 0.86)  # ... fills this share of its box, filled in, as an ellipse does
 RING_HOLLOW = 2.0  # ... and filled in, it is at least this many times its ink
@@ -727,6 +729,14 @@ def drop_objects(mask: np.ndarray) -> np.ndarray:
         thing = np.isin(labels, np.asarray(along) + 1)
         if ndimage.distance_transform_edt(~writing)[thing].min() < PEN_CLEAR * strokes:
             continue  # it touches the writing: a stroke of it (a 4's bar drawn apart)
+        bar_rows = np.flatnonzero(thing.any(axis=1))
+        in_row = min(bar_rows[-1], rows[-1]) - max(bar_rows[0], rows[0]) + 1
+        if (
+            length <= PEN_ONE[0] * tall
+            and abs(angle - 90) <= PEN_ONE[1]
+            and in_row >= 0.5 * (bar_rows[-1] - bar_rows[0] + 1)
+        ):
+            continue  # a 1, bolder than the digits beside it, standing in their row
         if width >= PEN_THICK * strokes or length >= PEN_LONG * tall:
             objects |= thing
             widest = max(widest, width)

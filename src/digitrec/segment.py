@@ -284,21 +284,27 @@ def find_groups(
 def drop_off_row(groups: list[Piece], shape: tuple[int, int]) -> list[Piece]:
     """Drop what the picture's edge cuts off the row the writing stands in (the end of a
     pen lying above or below the number): a group the edge cuts that spans less than
-    OFF_ROW of the row's height, or of its own, within the row. The row: the groups clear
-    of the edge, from the median of their tops to the median of their bottoms. A number
-    cropped tight touches the edge, but its digits stand in the row."""
+    OFF_ROW of the row's height, or of its own, within the row. The row runs through the
+    centres of the groups clear of the edge (a straight line: a row may slope), as tall
+    as their median. A number cropped tight touches the edge, but its digits stand in
+    the row."""
     height, width = shape
     cut = [g.top == 0 or g.left == 0 or g.bottom == height or g.right == width for g in groups]
     inside = [g for g, c in zip(groups, cut, strict=True) if not c]
     if not inside or len(inside) == len(groups):
         return groups
-    top = float(np.median([g.top for g in inside]))
-    bottom = float(np.median([g.bottom for g in inside]))
-    return [
-        g
-        for g, c in zip(groups, cut, strict=True)
-        if not c or min(g.bottom, bottom) - max(g.top, top) >= OFF_ROW * min(g.height, bottom - top)
-    ]
+    xs = np.array([(g.left + g.right) / 2 for g in inside])
+    ys = np.array([(g.top + g.bottom) / 2 for g in inside])
+    slope = np.polyfit(xs, ys, 1)[0] if np.ptp(xs) > 0 else 0.0
+    middle = float(np.median(ys - slope * xs))
+    half = float(np.median([g.height for g in inside])) / 2
+    kept = []
+    for g, c in zip(groups, cut, strict=True):
+        centre = middle + slope * (g.left + g.right) / 2
+        overlap = min(g.bottom, centre + half) - max(g.top, centre - half)
+        if not c or overlap >= OFF_ROW * min(g.height, 2 * half):
+            kept.append(g)
+    return kept
 
 
 def _paper(group: Piece, ink: np.ndarray, mask: np.ndarray) -> bool:

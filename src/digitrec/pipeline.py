@@ -550,9 +550,8 @@ def paper_beside(mask: np.ndarray, line: np.ndarray, axis: int) -> bool:
     below = np.zeros_like(line)
     below[2:] = line[:-2]
     for beside in (above & ~line, below & ~line):
-        if beside.any() and np.count_nonzero(beside & mask) > LINE_BESIDE * np.count_nonzero(
-            beside
-        ):
+        inked = np.count_nonzero(beside & mask)
+        if beside.any() and inked > LINE_BESIDE * np.count_nonzero(beside):
             return False
     return True
 
@@ -776,8 +775,9 @@ def keep_digit_components(
     ``faint``: where there is any ink at all (the mask's pieces included); pieces it joins
     are one stroke that the threshold broke, never a digit and a line under it.
     ``page``: a photo of a page, not a tight crop (``Stages.page``): there a digit clear
-    of the picture's edge is all of it, and what the edge cuts is something else (a pen
-    lying on the page); in a tight crop the digit's own pieces touch the edge.
+    of the picture's edge is all of it, and what the edge cuts a stroke width or more from
+    it is something else (a pen lying on the page); in a tight crop the digit's own pieces
+    touch the edge.
     """
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count == 0:
@@ -876,7 +876,7 @@ def keep_digit_components(
     # Writing stands out from the marks around it; grain and dust do not.
     elsewhere = ~keep & ~edge_band & ~under_main & ~around
     # ... but a digit clear of the picture's edge is not weighed against what the edge cuts
-    # (the end of a pen lying there, split into bits by its light).
+    # clear of it (the end of a pen lying there, split into bits by its light).
     rivals = elsewhere & (cut > 0) if contact[main] == 0 else elsewhere
     grain = areas[rivals].max(initial=0)
     if np.count_nonzero(elsewhere) >= CLUTTER_PIECES and areas[main] < CLUTTER_RATIO * grain:

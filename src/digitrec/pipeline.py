@@ -838,7 +838,7 @@ def keep_digit_components(
     if contact[main] > cut[main] and digit_like.any():
         candidates = np.flatnonzero(digit_like)
         main = candidates[np.argmax(choice[candidates])]
-    if page and contact[main] == 0:
+    if page and contact[main] == 0 and contact.any():
         cut = np.where((contact > 0) & clear_of(labels, [main + 1]), 0.0, 0.5)
     top, bottom, left, right = boxes[main]
     margin_y = margin_x = max(bottom - top, right - left)  # the digit's own scale

@@ -288,8 +288,7 @@ def drop_off_row(groups: list[Piece], shape: tuple[int, int]) -> list[Piece]:
     centres of the groups clear of the edge (a straight line: a row may slope), as tall
     as their median. A number cropped tight touches the edge, but its digits stand in
     the row."""
-    height, width = shape
-    cut = [g.top == 0 or g.left == 0 or g.bottom == height or g.right == width for g in groups]
+    cut = [edge_contact(g, shape) > 0 for g in groups]
     inside = [g for g, c in zip(groups, cut, strict=True) if not c]
     if not inside or len(inside) == len(groups):
         return groups
@@ -457,26 +456,28 @@ def components(mask: np.ndarray) -> list[Piece]:
 def drop_border_runners(pieces: list[Piece], shape: tuple[int, int]) -> list[Piece]:
     """Drop what runs along the picture's edge (a paper edge, the table), as the pipeline
     does, when some digit-sized piece stands clear of the border."""
-    height, width = shape
-
-    def contact(piece: Piece) -> float:
-        along = [0.0]
-        if piece.top == 0:
-            along.append(piece.mask[0].sum() / width)
-        if piece.bottom == height:
-            along.append(piece.mask[-1].sum() / width)
-        if piece.left == 0:
-            along.append(piece.mask[:, 0].sum() / height)
-        if piece.right == width:
-            along.append(piece.mask[:, -1].sum() / height)
-        return max(along)
-
-    touching = [contact(piece) for piece in pieces]
+    touching = [edge_contact(piece, shape) for piece in pieces]
     clear = any(
         c == 0 and max(b.height, b.width) >= 0.25 * min(shape)
         for b, c in zip(pieces, touching, strict=True)
     )
     return [b for b, c in zip(pieces, touching, strict=True) if not clear or c <= 0.5]
+
+
+def edge_contact(piece: Piece, shape: tuple[int, int]) -> float:
+    """The longest share of one side of the picture that ``piece`` lies along (0: it stands
+    clear of the edge)."""
+    height, width = shape
+    along = [0.0]
+    if piece.top == 0:
+        along.append(piece.mask[0].sum() / width)
+    if piece.bottom == height:
+        along.append(piece.mask[-1].sum() / width)
+    if piece.left == 0:
+        along.append(piece.mask[:, 0].sum() / height)
+    if piece.right == width:
+        along.append(piece.mask[:, -1].sum() / height)
+    return max(along)
 
 
 def drop_circles(pieces: list[Piece]) -> list[Piece]:

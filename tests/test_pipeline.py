@@ -711,6 +711,15 @@ def test_a_one_or_a_fours_bar_is_no_pen():
     bold_one = _bar(np.zeros((240, 240), bool), (120, 30), (120, 210), 18)
     bold_one[40:44, 40:44] = True  # dust beside a bold 1: the 1 is the writing
     np.testing.assert_array_equal(P.drop_objects(bold_one), bold_one)
+    # A long thin pencil lying above "10", bigger than the digits: the 1 is weighed
+    # against the 0, not against the pencil, and stays; the pencil goes.
+    ten = _bar(_ring(np.zeros((240, 400), bool), (160, 100), 30, 4), (200, 130), (200, 190), 5)
+    pencil = _bar(ten, (60, 8), (330, 34), 5)
+    np.testing.assert_array_equal(P.drop_objects(pencil), ten)
+    # A bold 1 written in a form's box, above its thin comb: the comb is no writing.
+    boxed = _bar(np.zeros((240, 240), bool), (110, 60), (125, 150), 10)
+    boxed[178:181, 40:201] = boxed[130:181, 40:43] = boxed[130:181, 198:201] = True
+    np.testing.assert_array_equal(P.drop_objects(boxed), boxed)
 
 
 def test_on_a_page_what_the_pictures_edge_cuts_is_not_the_digit():

@@ -692,12 +692,14 @@ def drop_objects(mask: np.ndarray) -> np.ndarray:
     if count < 2:
         return mask
     boxes = ndimage.find_objects(labels)
-    extent = np.array([max(b[0].stop - b[0].start, b[1].stop - b[1].start) for b in boxes])
+    height = np.array([b[0].stop - b[0].start for b in boxes])
+    extent = np.maximum(height, [b[1].stop - b[1].start for b in boxes])
     sizable = np.flatnonzero(extent >= max(MIN_DIGIT, 0.03 * min(mask.shape)))
     edge = np.zeros(count + 1, bool)
     edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     cut = edge[1:]
-    shapes = {k: _bar_shape(labels[boxes[k]] == k + 1) for k in sizable}
+    shapes = {k: bar_shape(labels[boxes[k]] == k + 1) for k in sizable}
+    comb = {k: is_form_comb(labels[boxes[k]] == k + 1) for k in sizable}
     long = [k for k, (length, width, _, _) in shapes.items() if length >= PEN_ASPECT * width]
     bars = [k for k in long if shapes[k][2] >= PEN_FILL]
     objects, widest = np.zeros(mask.shape, bool), 0.0
@@ -711,14 +713,16 @@ def drop_objects(mask: np.ndarray) -> np.ndarray:
             if turn <= 10 and shapes[j][0] >= 0.5 * length and reach[labels == j + 1].any()
         ]
         # The writing it is weighed against stands clear of the picture's edge: what the
-        # edge cuts may be another pen, or bits of one.
-        others = [j for j in sizable if j not in along and not cut[j]]
+        # edge cuts may be another pen, or bits of one. A form's comb is no writing.
+        others = [j for j in sizable if j not in along and not cut[j] and not comb[j]]
         if extent[others].max(initial=0) < max(
             PEN_WRITING[0] * min(mask.shape), PEN_WRITING[1] * length
         ):
             continue  # nothing digit-sized beside it: the bar is the writing
-        # The writing: the pieces half as big as its biggest or more (not a bit of the pen).
-        others = [j for j in others if extent[j] >= 0.5 * extent[others].max()]
+        # The writing: the pieces half as tall as its tallest or more (not a bit of the pen;
+        # nor a pencil lying flat, longer than the digits are tall, against which a 1
+        # would be weighed and go).
+        others = [j for j in others if height[j] >= 0.5 * height[others].max()]
         writing = np.isin(labels, np.asarray(others) + 1)
         rows = np.flatnonzero(writing.any(axis=1))
         tall = rows[-1] - rows[0] + 1  # a digit's height, however many pieces it is in
@@ -749,7 +753,7 @@ def drop_objects(mask: np.ndarray) -> np.ndarray:
     return mask & ~objects & ~np.isin(labels, rest)
 
 
-def _bar_shape(piece: np.ndarray) -> tuple[float, float, float, float]:
+def bar_shape(piece: np.ndarray) -> tuple[float, float, float, float]:
     """A piece's length and width, from the spread of its pixels along and across its main
     axis (a solid rectangle's sides), how much of that rectangle it fills, and the
     direction of that axis in degrees."""
@@ -859,19 +863,14 @@ def keep_digit_components(
     # A form's comb under the digit (a baseline with a tick at each end) is no part of it:
     # a flat cup, as wide as the digit at least, reaching lower than the digit, in the
     # lower half of it or below. (A digit's own flat stroke, drawn apart, is no cup.)
-    heights, widths = boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]
-    under = (
-        (boxes[:, 0] >= (top + bottom) / 2)
-        & (boxes[:, 1] >= bottom)
-        & (widths >= UNDER_FLAT * heights)
-        & (widths >= right - left)
-    )
+    widths = boxes[:, 3] - boxes[:, 2]
+    under = (boxes[:, 0] >= (top + bottom) / 2) & (boxes[:, 1] >= bottom) & (widths >= right - left)
     under_main = np.zeros(count, bool)  # the lines under the main piece
     if main in sizable:
         under_main[sizable] = lines_under[:, np.searchsorted(sizable, main)]
     keep &= ~under_main & ~around
     for k in np.flatnonzero(under & keep):
-        if is_comb(labels[boxes[k, 0] : boxes[k, 1], boxes[k, 2] : boxes[k, 3]] == k + 1):
+        if is_form_comb(labels[boxes[k, 0] : boxes[k, 1], boxes[k, 2] : boxes[k, 3]] == k + 1):
             keep[k] = False
     # Writing stands out from the marks around it; grain and dust do not.
     elsewhere = ~keep & ~edge_band & ~under_main & ~around
@@ -974,6 +973,12 @@ def underlines(boxes: np.ndarray) -> np.ndarray:
     bar = widths >= UNDERLINE_FLAT * heights
     digit = ~bar & (widths >= UNDER_NARROW * heights)
     return bar[:, None] & digit[None, :] & below & under & (widths[:, None] >= widths[None, :])
+
+
+def is_form_comb(piece: np.ndarray) -> bool:
+    """Whether a piece (cropped to its box) is a flat comb (UNDER_FLAT), alone as it is
+    printed on a form, not under a digit."""
+    return piece.shape[1] >= UNDER_FLAT * piece.shape[0] and is_comb(piece)
 
 
 def is_comb(piece: np.ndarray) -> bool:

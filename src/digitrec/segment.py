@@ -26,7 +26,15 @@ from digitrec import pipeline as P
 
 SPECK = 0.2  # a piece whose longer side is below this fraction of the digit height
 SHORT = 0.4  # a group this much shorter than the digits is punctuation or a dash
-OFF_ROW = 0.5  # what the picture's edge cuts must lie this much in the row (``drop_off_row``)
+OFF_ROW = 0.5  # a group in the row lies this much in it (``find_row``, ``drop_off_row``)
+# No digit stands this many times as tall as the others in its row; one the picture's
+# edge cuts, EDGE_TOWER (a pen standing in the row, cut by the edge).
+TOWER, EDGE_TOWER = 2.0, 1.5
+# A thin bar (no wider than THIN_BAR x the row's height) lying more than FLAT_BAR degrees
+# from upright is no 1 (a written 1 leans up to about 45 degrees).
+THIN_BAR, FLAT_BAR = 0.5, 60.0
+ROW_SLOPE = 0.5  # a row slopes by at most this much (rise over run)
+ROW_CANDIDATES = 24  # the row is looked for through the first this many groups
 TALL = 0.75  # a piece at least this tall is a digit of its own, never part of another
 MERGE = 0.5  # pieces whose x-extents overlap by half the narrower one's width are one digit
 WIDE = 1.1  # a group wider than this many digit heights holds touching digits
@@ -282,28 +290,101 @@ def find_groups(
 
 
 def drop_off_row(groups: list[Piece], shape: tuple[int, int]) -> list[Piece]:
-    """Drop what the picture's edge cuts off the row the writing stands in (the end of a
-    pen lying above or below the number): a group the edge cuts that spans less than
-    OFF_ROW of the row's height, or of its own, within the row. The row runs through the
-    centres of the groups clear of the edge (a straight line: a row may slope), as tall
-    as their median. A number cropped tight touches the edge, but its digits stand in
-    the row."""
-    cut = [edge_contact(g, shape) > 0 for g in groups]
-    inside = [g for g, c in zip(groups, cut, strict=True) if not c]
-    if not inside or len(inside) == len(groups):
+    """Drop what is no digit of the row the writing stands in (a pen or a pencil lying
+    beside the number; ``find_row``):
+
+    - what the picture's edge cuts that spans less than OFF_ROW of the row's height, or of
+      its own, within the row (the end of a pen running out of the picture above or
+      below). A number cropped tight touches the edge, but its digits stand in the row;
+    - what lies wholly above or below the row, when the row holds more groups than lie
+      off it (two rows of digits stay as they are);
+    - what stands TOWER times as tall as the row's digits (EDGE_TOWER, cut by the edge);
+    - a thin, solid bar (``P.PEN_ASPECT`` times as long as wide, filling ``P.PEN_FILL`` of
+      its rectangle, no wider than THIN_BAR of the row's height) lying flatter than any 1
+      (more than FLAT_BAR degrees from upright).
+
+    None of the last three goes when the row holds nothing else: then it is the writing."""
+    found = find_row(groups, shape)
+    if found is None:
         return groups
-    xs = np.array([(g.left + g.right) / 2 for g in inside])
-    ys = np.array([(g.top + g.bottom) / 2 for g in inside])
-    slope = np.polyfit(xs, ys, 1)[0] if np.ptp(xs) > 0 else 0.0
-    middle = float(np.median(ys - slope * xs))
-    half = float(np.median([g.height for g in inside])) / 2
+    slope, middle, cut, members = found
+    off = [
+        k
+        for k, g in enumerate(groups)
+        if not cut[k] and _overlap(g, slope, middle, _row_height(groups, members, k)) <= 0
+    ]
     kept = []
-    for g, c in zip(groups, cut, strict=True):
-        centre = middle + slope * (g.left + g.right) / 2
-        overlap = min(g.bottom, centre + half) - max(g.top, centre - half)
-        if not c or overlap >= OFF_ROW * min(g.height, 2 * half):
+    for k, g in enumerate(groups):
+        others = [j for j in members if j != k]
+        tall = _row_height(groups, members, k)
+        if not others:
             kept.append(g)
+            continue
+        overlap = _overlap(g, slope, middle, tall)
+        if cut[k] and overlap < OFF_ROW * min(g.height, tall):
+            continue
+        if k in off and len(members) > len(off):
+            continue
+        if g.height >= (EDGE_TOWER if cut[k] else TOWER) * tall:
+            continue
+        length, width, fill, angle = P.bar_shape(g.mask)
+        bar = length >= P.PEN_ASPECT * width and fill >= P.PEN_FILL and width <= THIN_BAR * tall
+        if bar and abs(angle - 90) > FLAT_BAR:
+            continue
+        kept.append(g)
     return kept
+
+
+def find_row(groups: list[Piece], shape: tuple[int, int]):
+    """The row the writing stands in: the straight line (a row may slope, by up to
+    ROW_SLOPE) through the centres of two groups clear of the picture's edge, or level
+    through one, that the most groups stand in (OFF_ROW of their height or of the row's),
+    fitted again through those. Returns (slope, middle, cut, members): the line
+    ``y = middle + slope * x``, which groups the edge cuts, and the groups in the row; None
+    for one group, or when the edge cuts every group (a number cropped tight)."""
+    cut = [edge_contact(g, shape) > 0 for g in groups]
+    inside = [k for k, c in enumerate(cut) if not c]
+    if not inside or len(groups) < 2:
+        return None
+    xs = np.array([(g.left + g.right) / 2 for g in groups])
+    ys = np.array([(g.top + g.bottom) / 2 for g in groups])
+    tall = float(np.median([groups[k].height for k in inside]))
+    best, best_score = None, None
+    for a in inside[:ROW_CANDIDATES]:
+        for b in inside[:ROW_CANDIDATES]:
+            if b < a or (b > a and xs[b] == xs[a]):
+                continue
+            slope = 0.0 if a == b else (ys[b] - ys[a]) / (xs[b] - xs[a])
+            if abs(slope) > ROW_SLOPE:
+                continue
+            middle = ys[a] - slope * xs[a]
+            members = [
+                k
+                for k, g in enumerate(groups)
+                if _overlap(g, slope, middle, tall) >= OFF_ROW * min(g.height, tall)
+            ]
+            score = (len(members), -abs(slope))
+            if best_score is None or score > best_score:
+                best, best_score = members, score
+    members = [k for k in best if not cut[k]] or best
+    if len(members) > 1 and np.ptp(xs[members]) > 0:
+        slope = float(np.polyfit(xs[members], ys[members], 1)[0])
+    else:
+        slope = 0.0
+    middle = float(np.median(ys[members] - slope * xs[members]))
+    return slope, middle, cut, members
+
+
+def _row_height(groups: list[Piece], members: list[int], k: int) -> float:
+    """The row's height, as measured without group ``k``."""
+    others = [groups[j].height for j in members if j != k] or [groups[k].height]
+    return float(np.median(others))
+
+
+def _overlap(g: Piece, slope: float, middle: float, tall: float) -> float:
+    """How many of ``g``'s rows lie in the row ``y = middle + slope * x``, ``tall`` high."""
+    centre = middle + slope * (g.left + g.right) / 2
+    return min(g.bottom, centre + tall / 2) - max(g.top, centre - tall / 2)
 
 
 def _paper(group: Piece, ink: np.ndarray, mask: np.ndarray) -> bool:

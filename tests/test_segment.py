@@ -574,12 +574,12 @@ def test_a_pen_or_pencil_in_or_beside_the_row_is_not_a_digit():
     # above the row between two digits, clear of them and of the picture's edge.
     above = image.copy()
     gap = (truth[0][2] + truth[1][0]) // 2
-    ImageDraw_line(above, [(gap - 4, 3), (gap + 4, top - 10)], width=6)
+    draw_line(above, [(gap - 4, 3), (gap + 4, top - 10)], width=6)
     assert_boxes_near(boxes_of(above), truth, tolerance=3)
     # Lying across the row past its end, flatter than any 1 (about 67 degrees from upright).
     across = np.pad(image, ((0, 0), (0, 120)), constant_values=255)
     x = truth[3][2] + 20
-    ImageDraw_line(across, [(x, top + 15), (x + int(1.2 * height), top + height - 15)], width=6)
+    draw_line(across, [(x, top + 15), (x + int(1.2 * height), top + height - 15)], width=6)
     assert_boxes_near(boxes_of(across), truth, tolerance=3)
     # Standing in the row, more than twice as tall as the digits, clear of the edge: a
     # pen whose light leaves only its outline (no solid bar, as ``P.drop_objects`` drops).
@@ -592,11 +592,11 @@ def test_a_pen_or_pencil_in_or_beside_the_row_is_not_a_digit():
     assert_boxes_near(boxes_of(np.asarray(canvas)), moved, tolerance=3)
     # Alone, a slanted bar is the writing: a 1.
     alone = np.full((200, 200), 255, np.uint8)
-    ImageDraw_line(alone, [(60, 40), (120, 160)], width=8)
+    draw_line(alone, [(60, 40), (120, 160)], width=8)
     assert len(boxes_of(alone)) == 1
 
 
-def ImageDraw_line(image: np.ndarray, points, width: int) -> None:
+def draw_line(image: np.ndarray, points, width: int) -> None:
     """Draw a dark line on ``image`` (``uint8`` grey), in place."""
     canvas = Image.fromarray(image)
     ImageDraw.Draw(canvas).line(points, fill=40, width=width)

@@ -976,8 +976,8 @@ def underlines(boxes: np.ndarray) -> np.ndarray:
 
 
 def is_form_comb(piece: np.ndarray) -> bool:
-    """Whether a piece (cropped to its box) is a flat comb (UNDER_FLAT), alone as it is
-    printed on a form, not under a digit."""
+    """Whether a piece (cropped to its box) is a form's comb, as flat as one (UNDER_FLAT
+    times as wide as high): under a digit, or printed alone on a form."""
     return piece.shape[1] >= UNDER_FLAT * piece.shape[0] and is_comb(piece)
 
 

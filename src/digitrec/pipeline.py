@@ -699,9 +699,9 @@ def drop_objects(mask: np.ndarray) -> np.ndarray:
     edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     cut = edge[1:]
     shapes = {k: bar_shape(labels[boxes[k]] == k + 1) for k in sizable}
-    comb = {k: is_form_comb(labels[boxes[k]] == k + 1) for k in sizable}
     long = [k for k, (length, width, _, _) in shapes.items() if length >= PEN_ASPECT * width]
     bars = [k for k in long if shapes[k][2] >= PEN_FILL]
+    comb = {k: is_form_comb(labels[boxes[k]] == k + 1) for k in sizable} if bars else {}
     objects, widest = np.zeros(mask.shape, bool), 0.0
     for k in bars:
         length, width, _, angle = shapes[k]

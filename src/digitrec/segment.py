@@ -15,6 +15,7 @@ Pure array functions: no model, no I/O. Boxes are in the original picture's pixe
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -308,19 +309,14 @@ def drop_off_row(groups: list[Piece], shape: tuple[int, int]) -> list[Piece]:
     if found is None:
         return groups
     slope, middle, cut, members = found
-    off = [
-        k
-        for k, g in enumerate(groups)
-        if not cut[k] and _overlap(g, slope, middle, _row_height(groups, members, k)) <= 0
-    ]
+    talls = [_row_height(groups, members, k) for k in range(len(groups))]
+    overlaps = [_overlap(g, slope, middle, t) for g, t in zip(groups, talls, strict=True)]
+    off = [k for k, c in enumerate(cut) if not c and overlaps[k] <= 0]
     kept = []
-    for k, g in enumerate(groups):
-        others = [j for j in members if j != k]
-        tall = _row_height(groups, members, k)
-        if not others:
-            kept.append(g)
+    for k, (g, tall, overlap) in enumerate(zip(groups, talls, overlaps, strict=True)):
+        if members == [k]:
+            kept.append(g)  # the row holds nothing else: it is the writing
             continue
-        overlap = _overlap(g, slope, middle, tall)
         if cut[k] and overlap < OFF_ROW * min(g.height, tall):
             continue
         if k in off and len(members) > len(off):
@@ -350,22 +346,21 @@ def find_row(groups: list[Piece], shape: tuple[int, int]):
     ys = np.array([(g.top + g.bottom) / 2 for g in groups])
     tall = float(np.median([groups[k].height for k in inside]))
     best, best_score = None, None
-    for a in inside[:ROW_CANDIDATES]:
-        for b in inside[:ROW_CANDIDATES]:
-            if b < a or (b > a and xs[b] == xs[a]):
-                continue
-            slope = 0.0 if a == b else (ys[b] - ys[a]) / (xs[b] - xs[a])
-            if abs(slope) > ROW_SLOPE:
-                continue
-            middle = ys[a] - slope * xs[a]
-            members = [
-                k
-                for k, g in enumerate(groups)
-                if _overlap(g, slope, middle, tall) >= OFF_ROW * min(g.height, tall)
-            ]
-            score = (len(members), -abs(slope))
-            if best_score is None or score > best_score:
-                best, best_score = members, score
+    for a, b in itertools.combinations_with_replacement(inside[:ROW_CANDIDATES], 2):
+        if a != b and xs[b] == xs[a]:
+            continue
+        slope = 0.0 if a == b else (ys[b] - ys[a]) / (xs[b] - xs[a])
+        if abs(slope) > ROW_SLOPE:
+            continue
+        middle = ys[a] - slope * xs[a]
+        members = [
+            k
+            for k, g in enumerate(groups)
+            if _overlap(g, slope, middle, tall) >= OFF_ROW * min(g.height, tall)
+        ]
+        score = (len(members), -abs(slope))
+        if best_score is None or score > best_score:
+            best, best_score = members, score
     members = [k for k in best if not cut[k]] or best
     if len(members) > 1 and np.ptp(xs[members]) > 0:
         slope = float(np.polyfit(xs[members], ys[members], 1)[0])
